@@ -1,0 +1,77 @@
+"""lightbus_sync: reliable events between synchronous Python services over Redis
+Streams, speaking the Lightbus 1.x wire format.
+
+    import lightbus_sync as lightbus
+    from lightbus_sync import Api, Event, Parameter
+
+    class AuthApi(Api):
+        user_created = Event(parameters=('username', 'email'))
+        class Meta:
+            name = 'auth'
+
+    bus = lightbus.create()
+    bus.auth.user_created.fire(username='adam', email='adam@example.com')
+"""
+
+from .api import NO_DEFAULT, Api, Event, Parameter
+from .bus import ApiClient, Bus, EventClient, create
+from .config import RootConfig, load_config
+from .errors import (
+    BusUnavailable,
+    ConfigurationError,
+    DeadLetter,
+    DuplicateListener,
+    InvalidApiDefinition,
+    InvalidFireCall,
+    InvalidIncomingEvent,
+    InvalidListener,
+    InvalidName,
+    InvalidParameterValue,
+    LightbusError,
+    MalformedEntry,
+    MissingParameter,
+    PositionalArgumentsNotAllowed,
+    TransportError,
+    UnexpectedParameter,
+    UnknownApi,
+    UnknownEvent,
+    UnsupportedParameterType,
+)
+from .message import EventMessage
+from .runner import Runner
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Api",
+    "ApiClient",
+    "Bus",
+    "BusUnavailable",
+    "ConfigurationError",
+    "DeadLetter",
+    "DuplicateListener",
+    "Event",
+    "EventClient",
+    "EventMessage",
+    "InvalidApiDefinition",
+    "InvalidFireCall",
+    "InvalidIncomingEvent",
+    "InvalidListener",
+    "InvalidName",
+    "InvalidParameterValue",
+    "LightbusError",
+    "MalformedEntry",
+    "MissingParameter",
+    "NO_DEFAULT",
+    "Parameter",
+    "PositionalArgumentsNotAllowed",
+    "RootConfig",
+    "Runner",
+    "TransportError",
+    "UnexpectedParameter",
+    "UnknownApi",
+    "UnknownEvent",
+    "UnsupportedParameterType",
+    "create",
+    "load_config",
+]

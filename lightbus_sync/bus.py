@@ -1,0 +1,321 @@
+"""The bus: ``create()``, ``bus.<api>.<event>.fire()``, and the client objects behind them.
+
+``fire()`` reads top to bottom: check the arguments against the definition, encode
+them by the wire rules, ``XADD`` (retried within ``event_fire_timeout``), return the
+``EventMessage``. Nothing is written when the check fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
+
+from .api import ApiDefinition, EventDefinition, catalogue
+from .config import RootConfig, default_process_name, load_config
+from .errors import InvalidApiDefinition, UnknownApi
+from .message import EventMessage
+from .suggest import did_you_mean
+from .transport import RedisTransport
+from .wire import encode_event, stream_key
+
+logger = logging.getLogger(__name__)
+
+
+class Bus:
+    """A bus: configuration, the APIs it knows, its Redis transports and its listeners.
+
+    One bus is meant to be shared by every thread of a process (a threaded Flask app,
+    worker threads); it is safe to use after ``os.fork()``.
+    """
+
+    def __init__(self, config: RootConfig, service_name: str, process_name: str) -> None:
+        self.config = config
+        self.service_name = service_name
+        self.process_name = process_name
+        self._registered: dict[str, ApiDefinition] = {}
+        self._transports: dict[str, RedisTransport] = {}
+        self._lock = threading.RLock()
+        self._api_clients: dict[str, "ApiClient"] = {}
+        from .listeners import ListenerRegistry
+
+        self.listeners = ListenerRegistry(self)
+        self.start_hooks: list[Callable[[], Any]] = []
+        self.stop_hooks: list[Callable[[], Any]] = []
+
+    def __repr__(self) -> str:
+        return f"<Bus service={self.service_name!r} process={self.process_name!r}>"
+
+    # --- APIs --------------------------------------------------------------------------
+
+    def register(self, api_class: type) -> type:
+        """Register an ``Api`` subclass with this bus (usable as a class decorator)."""
+        definition = getattr(api_class, "definition", None)
+        if not isinstance(definition, ApiDefinition):
+            raise InvalidApiDefinition(f"{api_class!r} is not an Api subclass with a Meta.name")
+        with self._lock:
+            self._registered[definition.name] = definition
+            self._api_clients.pop(definition.name, None)
+        return api_class
+
+    def known_api_names(self) -> list[str]:
+        return sorted(set(self._registered) | set(catalogue.names()))
+
+    def local_apis(self) -> list[ApiDefinition]:
+        """The APIs this process defines (registered, then catalogued), by name."""
+        return [self.get_api_definition(name) for name in self.known_api_names()]
+
+    def get_api_definition(self, name: str) -> ApiDefinition:
+        definition = self._registered.get(name) or catalogue.get(name)
+        if definition is None:
+            known = self.known_api_names()
+            raise UnknownApi(
+                f"no API named {name!r} is known to this bus; known APIs: "
+                f"{', '.join(known) or '(none: define an Api subclass with Meta.name)'}"
+                + did_you_mean(name, known)
+            )
+        return definition
+
+    def api(self, name: str) -> "ApiClient":
+        """The client for the API called ``name`` (``bus.api('my_company.auth')``)."""
+        client = self._api_clients.get(name)
+        if client is None:
+            client = ApiClient(self, self.get_api_definition(name))
+            self._api_clients[name] = client
+        return client
+
+    def __getattr__(self, name: str) -> Union["ApiClient", "ApiNamespace"]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _resolve(self, name)
+
+    # --- transports --------------------------------------------------------------------
+
+    def transport_for(self, api_name: str) -> RedisTransport:
+        """The transport of an API's configured Redis URL (one per distinct URL)."""
+        settings = self.config.api(api_name).redis
+        transport = self._transports.get(settings.url)
+        if transport is None:
+            with self._lock:
+                transport = self._transports.get(settings.url)
+                if transport is None:
+                    transport = RedisTransport(settings.url, socket_timeout=settings.socket_timeout)
+                    self._transports[settings.url] = transport
+        return transport
+
+    def close(self) -> None:
+        """Close every Redis connection this bus opened. Idempotent."""
+        with self._lock:
+            transports = list(self._transports.values())
+            self._transports.clear()
+        for transport in transports:
+            transport.close()
+
+    # --- listening (see listeners.py and runner/) ----------------------------------------
+
+    def listen_many(
+        self, events: Iterable["EventClient"], handler: Callable[..., Any], *, listener_name: str, **options: Any
+    ):
+        """One listener (one consumer group) for several events: ``handler`` gets each."""
+        return self.listeners.add(list(events), handler, listener_name=listener_name, **options)
+
+    def on_start(self, hook: Callable[[], Any]) -> Callable[[], Any]:
+        """Decorator: run ``hook()`` when a runner starts, before it reads."""
+        self.start_hooks.append(hook)
+        return hook
+
+    def on_stop(self, hook: Callable[[], Any]) -> Callable[[], Any]:
+        """Decorator: run ``hook()`` after a runner has stopped."""
+        self.stop_hooks.append(hook)
+        return hook
+
+    def start_listener_thread(self, **options: Any):
+        """Run this bus's listeners in background (daemon) threads; returns a handle with
+        ``stop(timeout)``, ``is_alive()``, usable as a context manager."""
+        from .runner import Runner
+
+        runner = Runner(self, **options)
+        runner.start()
+        return runner
+
+    def listening(self, **options: Any):
+        """``with bus.listening(): ...``: listeners run for the block's duration."""
+        return self.start_listener_thread(**options)
+
+
+def _resolve(bus: Bus, dotted: str) -> Union["ApiClient", "ApiNamespace"]:
+    if dotted in bus._registered or catalogue.get(dotted) is not None:
+        return bus.api(dotted)
+    prefix = dotted + "."
+    if any(name.startswith(prefix) for name in bus.known_api_names()):
+        return ApiNamespace(bus, dotted)
+    return bus.api(dotted)  # raises UnknownApi with suggestions
+
+
+class ApiNamespace:
+    """The ``my_company`` in ``bus.my_company.auth``: a prefix of dotted API names."""
+
+    def __init__(self, bus: Bus, prefix: str) -> None:
+        self._bus = bus
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Union["ApiClient", "ApiNamespace"]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _resolve(self._bus, f"{self._prefix}.{name}")
+
+
+class ApiClient:
+    """``bus.auth``: gives the API's events as attributes (``bus.auth.user_created``)."""
+
+    def __init__(self, bus: Bus, definition: ApiDefinition) -> None:
+        self._bus = bus
+        self._definition = definition
+        self._events: dict[str, EventClient] = {}
+
+    @property
+    def definition(self) -> ApiDefinition:
+        return self._definition
+
+    def __repr__(self) -> str:
+        return f"<ApiClient {self._definition.name}>"
+
+    def event(self, name: str) -> "EventClient":
+        client = self._events.get(name)
+        if client is None:
+            client = EventClient(self._bus, self._definition.event(name))
+            self._events[name] = client
+        return client
+
+    def __getattr__(self, name: str) -> Union["EventClient", "ApiNamespace", "ApiClient"]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._definition.events:
+            return self.event(name)
+        nested = f"{self._definition.name}.{name}"
+        if any(n == nested or n.startswith(nested + ".") for n in self._bus.known_api_names()):
+            return _resolve(self._bus, nested)
+        return self.event(name)  # raises UnknownEvent with suggestions
+
+
+class EventClient:
+    """``bus.auth.user_created``: fire it, or listen to it."""
+
+    def __init__(self, bus: Bus, definition: EventDefinition) -> None:
+        self.bus = bus
+        self.definition = definition
+        api_config = bus.config.api(definition.api_name)
+        settings = api_config.redis
+        self.stream = stream_key(definition.api_name, definition.name, settings.stream_use)
+        self._max_length = settings.max_stream_length
+        self._fire_timeout = api_config.event_fire_timeout
+
+    def __repr__(self) -> str:
+        return f"<EventClient {self.definition.canonical_name}>"
+
+    @property
+    def canonical_name(self) -> str:
+        return self.definition.canonical_name
+
+    def fire(self, *args: Any, **kwargs: Any) -> EventMessage:
+        """Check the call, write one entry with XADD, return the fired ``EventMessage``.
+
+        Blocks until Redis has the entry. Raises an ``InvalidFireCall`` subclass (nothing
+        written) for a bad call, ``BusUnavailable`` if Redis stays unreachable for
+        ``event_fire_timeout`` seconds.
+        """
+        definition = self.definition
+        values = definition.bind(args, kwargs)
+        event_id = str(uuid.uuid1())
+        fields = encode_event(event_id, definition.api_name, definition.name, definition.version, values)
+        transport = self.bus.transport_for(definition.api_name)
+        stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+        return EventMessage(
+            event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
+        )
+
+    async def fire_async(self, *args: Any, **kwargs: Any) -> EventMessage:
+        """``fire()`` for asyncio code: runs the blocking write in the default executor."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(self.fire, *args, **kwargs))
+
+    def fire_many(self, calls: Iterable[Mapping[str, Any]]) -> list[EventMessage]:
+        """Fire many events of this kind in one pipelined round trip.
+
+        Every call is checked first; if any is bad, nothing is written. The writes are
+        not atomic: on ``BusUnavailable`` some may have landed (retries keep event ids).
+        """
+        definition = self.definition
+        prepared = []
+        for index, kwargs in enumerate(calls):
+            if not isinstance(kwargs, Mapping):
+                raise TypeError(f"fire_many() takes mappings of parameters; item {index} is {kwargs!r}")
+            values = definition.bind((), dict(kwargs))
+            event_id = str(uuid.uuid1())
+            fields = encode_event(event_id, definition.api_name, definition.name, definition.version, values)
+            prepared.append((event_id, values, fields))
+        if not prepared:
+            return []
+        transport = self.bus.transport_for(definition.api_name)
+        stream_ids = transport.add_events(
+            [(self.stream, fields) for _, _, fields in prepared], self._max_length, self._fire_timeout
+        )
+        return [
+            EventMessage(event_id, definition.api_name, definition.name, definition.version, values, self.stream, sid)
+            for (event_id, values, _), sid in zip(prepared, stream_ids)
+        ]
+
+    def listen(self, handler: Callable[..., Any], *, listener_name: Optional[str] = None, **options: Any):
+        """Register ``handler`` to receive this event; see ``ListenerRegistry.add``."""
+        return self.bus.listeners.add([self], handler, listener_name=listener_name, **options)
+
+
+def _caller_module_name(depth: int) -> Optional[str]:
+    frame = sys._getframe(depth)
+    return frame.f_globals.get("__name__") if frame else None
+
+
+def default_service_name(module_name: Optional[str]) -> str:
+    """A stable service name from where the bus is created.
+
+    ``auth_service.bus`` -> ``auth_service``; a top-level ``bus`` module -> the name of
+    the directory holding it; a script -> the script's file name without ``.py``.
+    """
+    module = sys.modules.get(module_name or "")
+    file = getattr(module, "__file__", None)
+    if module_name in (None, "__main__"):
+        script = file or (sys.argv[0] if sys.argv and sys.argv[0] else "")
+        return Path(script).stem or "lightbus_sync"
+    top = module_name.split(".")[0]
+    if top == "bus" and file:
+        return Path(file).resolve().parent.name or "bus"
+    return top
+
+
+def create(
+    config_file: Union[str, os.PathLike, None] = None,
+    *,
+    redis_url: Optional[str] = None,
+    service_name: Optional[str] = None,
+    process_name: Optional[str] = None,
+    config: Optional[Mapping[str, Any]] = None,
+) -> Bus:
+    """Create a bus. Arguments override ``LIGHTBUS_*`` environment variables, which
+    override the config file (``config_file`` or ``$LIGHTBUS_CONFIG``), which overrides
+    defaults (Redis at ``redis://127.0.0.1:6379/0``).
+
+    The service name names consumer groups (``{service}-{listener}``), so it must be
+    stable: it defaults to the creating module's package (see ``default_service_name``).
+    """
+    root = load_config(
+        config_file, config=config, redis_url=redis_url, service_name=service_name, process_name=process_name
+    )
+    name = root.service_name or default_service_name(_caller_module_name(2))
+    return Bus(root, name, root.process_name or default_process_name())

@@ -1,0 +1,165 @@
+"""The ``lightbus-sync`` command: ``run`` a service's listeners, or a ``demo``.
+
+Exit codes: 0 clean stop; 1 the runner failed (a thread died, or a listener with
+``on_error='stop'`` stopped it), or a second signal cut the drain short; 2 bad
+arguments or configuration; 3 the bus module failed to import (traceback printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Optional, Sequence
+
+from . import config as config_module
+from .errors import LightbusError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_IMPORT = 3
+
+logger = logging.getLogger("lightbus_sync.cli")
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    from .logs import configure_logging
+
+    configure_logging(level, fmt)
+
+
+def _apply_environment(args: argparse.Namespace) -> None:
+    """Flags become environment variables before the bus module runs ``create()``."""
+    for flag, env in (
+        ("redis_url", config_module.ENV_REDIS_URL),
+        ("service_name", config_module.ENV_SERVICE_NAME),
+        ("process_name", config_module.ENV_PROCESS_NAME),
+        ("config", config_module.ENV_CONFIG),
+    ):
+        value = getattr(args, flag, None)
+        if value:
+            os.environ[env] = value
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from . import systemd
+    from .bus_module import import_bus_module
+    from .runner import Runner
+
+    _apply_environment(args)
+    try:
+        module, bus = import_bus_module(args.bus)
+    except LightbusError as exc:
+        print(f"lightbus-sync: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception:
+        print(f"lightbus-sync: the bus module {args.bus or os.environ.get(config_module.ENV_MODULE) or 'bus'!r} "
+              f"failed to import:", file=sys.stderr)
+        traceback.print_exc()
+        return EXIT_IMPORT
+    try:
+        hook = getattr(module, "before_server_start", None)
+        if callable(hook):
+            hook()
+        runner = Runner(
+            bus, threads=args.threads, prefetch=args.prefetch, shutdown_timeout=args.shutdown_timeout,
+            listener_names=args.listener or None,
+        )
+    except LightbusError as exc:
+        print(f"lightbus-sync: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop_requested.is_set():
+            # Second signal: leave at once; unfinished entries stay pending for reclaim.
+            os._exit(EXIT_FAILED)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    runner.start()
+    while not runner.wait_until_ready(0.5):
+        if stop_requested.is_set():
+            break
+    systemd.notify("READY=1\nSTATUS=" + runner.status_line())
+    watchdog = systemd.watchdog_interval()
+    tick = min(watchdog, 5.0) if watchdog else 5.0
+    last_watchdog = 0.0
+    while not stop_requested.is_set() and not runner.wait(0) :
+        if not runner.healthy():
+            logger.critical("a runner thread died; exiting so the service manager restarts us")
+            runner.stop(min(runner.shutdown_timeout, 5))
+            return EXIT_FAILED
+        now = time.monotonic()
+        if watchdog and now - last_watchdog >= watchdog:
+            systemd.notify("WATCHDOG=1")
+            last_watchdog = now
+        systemd.notify("STATUS=" + runner.status_line())
+        stop_requested.wait(tick)
+    if runner.failure is not None:
+        runner.wait(runner.shutdown_timeout + 5)
+        logger.critical("runner stopped: %s", runner.failure)
+        return EXIT_FAILED
+    logger.info("stopping: letting in-flight handlers finish (up to %.0fs)", runner.shutdown_timeout)
+    systemd.notify(
+        f"STOPPING=1\nSTATUS=draining\nEXTEND_TIMEOUT_USEC={int((runner.shutdown_timeout + 5) * 1_000_000)}"
+    )
+    runner.stop()
+    return EXIT_OK
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(redis_url=args.redis_url, count=args.count)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightbus-sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=os.environ.get("LIGHTBUS_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the listeners of a bus module until SIGTERM/SIGINT")
+    run.add_argument("--bus", "-b", help="the bus module to import (default $LIGHTBUS_MODULE, else 'bus')")
+    run.add_argument("--config", "-c", help="config file (YAML, JSON or TOML; default $LIGHTBUS_CONFIG)")
+    run.add_argument("--redis-url", help="Redis URL for every API (default $LIGHTBUS_REDIS_URL or the config)")
+    run.add_argument("--service-name", help="names the consumer groups: {service}-{listener}")
+    run.add_argument("--process-name", help="the consumer name; keep it stable across restarts of one process slot")
+    run.add_argument("--threads", "-t", type=int, help="worker threads (default 8)")
+    run.add_argument("--prefetch", type=int, help="entries read ahead of the workers (default 2 x threads)")
+    run.add_argument("--shutdown-timeout", type=float, help="seconds to drain on SIGTERM (default 30)")
+    run.add_argument("--listener", action="append", help="run only this listener (repeatable)")
+    run.set_defaults(func=command_run)
+
+    demo = sub.add_parser("demo", help="fire and receive a few events (embedded Redis unless configured)")
+    demo.add_argument("--redis-url", default=os.environ.get(config_module.ENV_REDIS_URL),
+                      help="use this Redis instead of an embedded one")
+    demo.add_argument("--count", type=int, default=5, help="how many events to fire")
+    demo.set_defaults(func=command_demo)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level, args.log_format)
+    try:
+        return args.func(args)
+    except LightbusError as exc:
+        print(f"lightbus-sync: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Logging set-up for the command line: text or JSON lines on stderr.
+
+Under systemd (``$JOURNAL_STREAM`` set) the journal adds timestamps, so text records
+leave theirs out. Records carry ``event_id``, ``event``, ``listener`` and
+``delivery_count`` where the runner knows them; the JSON format includes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+_CONTEXT_FIELDS = ("event_id", "event", "listener", "delivery_count")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in _CONTEXT_FIELDS:
+            if hasattr(record, field):
+                data[field] = getattr(record, field)
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    elif os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    try:
+        root.setLevel(level.upper())
+    except ValueError:
+        root.setLevel(logging.INFO)
+        root.warning("unknown log level %r; using INFO", level)

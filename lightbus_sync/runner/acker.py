@@ -1,0 +1,109 @@
+"""The acker thread: acknowledges handled entries in pipelined batches.
+
+An entry leaves the runner's in-flight set only once Redis has its XACK; while Redis
+is away the acks wait here and are retried, and the entries' leases keep being renewed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Optional
+
+import redis
+
+from ..transport import TRANSIENT_ERRORS
+from .state import Work
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+logger = logging.getLogger("lightbus_sync.runner")
+
+_STOP = object()
+_MAX_BATCH = 2000
+
+
+class Acker:
+    def __init__(self, runner: "Runner") -> None:
+        self._runner = runner
+        self._queue: "queue.SimpleQueue[object]" = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="lightbus-acker", daemon=True)
+        self._deadline: Optional[float] = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def ack(self, work: Work) -> None:
+        """Queue ``work``'s entry for XACK (returns at once)."""
+        self._queue.put(work)
+
+    def stop(self, deadline: float) -> bool:
+        """Ack everything queued (retrying until ``deadline``), then end; True if all acked."""
+        self._deadline = deadline
+        self._queue.put(_STOP)
+        self._thread.join(max(deadline - time.monotonic(), 0) + 0.5)
+        return not self._thread.is_alive() and self._unacked == 0
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    _unacked = 0
+
+    def _run(self) -> None:
+        batch: list[Work] = []
+        stopping = False
+        delay = 0.05
+        while True:
+            if not batch and not stopping:
+                item = self._queue.get()
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)  # type: ignore[arg-type]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)  # type: ignore[arg-type]
+            self._unacked = len(batch)
+            if batch:
+                if self._send(batch):
+                    batch = []
+                    self._unacked = 0
+                    delay = 0.05
+                else:
+                    if stopping and self._deadline is not None and time.monotonic() >= self._deadline:
+                        logger.error("stopping with %d entries not acked; they stay pending for reclaim", len(batch))
+                        return
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+            if stopping and self._queue.empty():
+                return
+
+    def _send(self, batch: list[Work]) -> bool:
+        runner = self._runner
+        by_transport: dict[object, dict[tuple[str, str], list[bytes]]] = defaultdict(lambda: defaultdict(list))
+        for work in batch:
+            by_transport[runner.transport_of(work.listener)][(work.stream, work.listener.group)].append(work.entry_id)
+        try:
+            for transport, acks in by_transport.items():
+                transport.ack(acks)  # type: ignore[attr-defined]
+        except TRANSIENT_ERRORS as exc:
+            logger.warning("acking %d entries failed (%s: %s); will retry", len(batch), type(exc).__name__, exc)
+            return False
+        except redis.ResponseError as exc:
+            # NOGROUP after Redis lost its data: nothing left to ack.
+            logger.error("Redis refused XACK for %d entries: %s; dropped", len(batch), exc)
+        for work in batch:
+            runner.in_flight.discard(work.stream, work.listener.group, work.entry_id)
+        runner.stats.add("acked", len(batch))
+        return True

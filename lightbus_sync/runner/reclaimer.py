@@ -1,0 +1,138 @@
+"""The reclaimer thread: takes over stale pending entries and keeps our own alive.
+
+Every ``reclaim_interval`` it
+- renews the lease of entries this runner holds (owner-checked ``XCLAIM ... IDLE 0
+  JUSTID``), so a slow handler is never mistaken for a dead one;
+- scans each group with ``XAUTOCLAIM`` (cursor to ``0-0``) for entries idle longer than
+  ``acknowledgement_timeout``: a dead consumer's entries, and failed entries whose retry
+  backoff has passed (a failure sets the entry's idle time so that it becomes
+  claimable exactly when its backoff ends; the schedule lives in Redis);
+- now and then deletes consumers idle past ``consumer_ttl`` that hold no pending entries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import redis
+
+from ..transport import TRANSIENT_ERRORS
+from .state import Work
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+logger = logging.getLogger("lightbus_sync.runner")
+
+_CONSUMER_SWEEP_INTERVAL = 300.0
+
+
+class Reclaimer:
+    def __init__(self, runner: "Runner") -> None:
+        self.runner = runner
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lightbus-reclaimer", daemon=True)
+        self._last_sweep = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def interval(self) -> float:
+        return min(self.runner.settings_of(l).effective_reclaim_interval for l in self.runner.listeners)
+
+    def _run(self) -> None:
+        runner = self.runner
+        # Groups are created by the readers; scanning before they exist finds nothing.
+        while not runner.stopping.is_set() and not runner.wait_until_ready(0.2):
+            pass
+        while not runner.stopping.is_set():
+            try:
+                self.renew_leases()
+                self.reclaim()
+                if time.monotonic() - self._last_sweep > _CONSUMER_SWEEP_INTERVAL:
+                    self._last_sweep = time.monotonic()
+                    self.sweep_consumers()
+            except TRANSIENT_ERRORS as exc:
+                logger.warning("reclaim pass failed (%s: %s); retrying next interval", type(exc).__name__, exc)
+            except redis.ResponseError as exc:
+                logger.warning("reclaim pass refused by Redis: %s", exc)
+            except Exception:
+                logger.exception("reclaim pass failed unexpectedly")
+            runner.stopping.wait(self.interval())
+
+    def renew_leases(self) -> None:
+        runner = self.runner
+        for stream, group, ids in runner.in_flight.snapshot():
+            listener = runner.listener_by_group(group)
+            if listener is None:
+                continue
+            renewed = runner.transport_of(listener).set_idle_if_owner(stream, group, runner.consumer_name, 0, ids)
+            if len(renewed) < len(ids):
+                lost = len(ids) - len(renewed)
+                runner.stats.add("leases_lost", lost)
+                logger.warning("%d in-flight entries of %s/%s are no longer ours (claimed elsewhere)", lost, stream, group)
+
+    def reclaim(self) -> None:
+        runner = self.runner
+        for listener in runner.listeners:
+            if runner.stopping.is_set():
+                return
+            settings = runner.settings_of(listener)
+            transport = runner.transport_of(listener)
+            min_idle_ms = int(settings.acknowledgement_timeout * 1000)
+            for stream in listener.streams:
+                cursor = "0-0"
+                while not runner.stopping.is_set():
+                    cursor, entries, deleted, nils = transport.autoclaim(
+                        stream, listener.group, runner.consumer_name, min_idle_ms, cursor, settings.reclaim_batch_size
+                    )
+                    if deleted:
+                        runner.stats.add("lost", len(deleted))
+                        logger.warning("%d pending entries of %s/%s were deleted before being handled: %s",
+                                       len(deleted), stream, listener.group, b", ".join(deleted).decode())
+                    if nils:
+                        self._ack_deleted_pending(listener, stream)
+                    if entries:
+                        counts = transport.delivery_counts(stream, listener.group, [e[0] for e in entries])
+                        runner.stats.add("reclaimed", len(entries))
+                        for entry_id, fields in entries:
+                            delivery = counts.get(entry_id, (None, 1))[1]
+                            runner.dispatch(Work(listener, stream, entry_id, fields, delivery))
+                    if cursor == "0-0":
+                        break
+
+    def _ack_deleted_pending(self, listener, stream: str) -> None:
+        """Redis 6.2: XAUTOCLAIM gave nil for deleted entries and left them pending, now
+        ours. Find our pending entries that no longer exist and hand them on as lost."""
+        runner = self.runner
+        transport = runner.transport_of(listener)
+        for row in transport.pending_of(stream, listener.group, runner.consumer_name, 1000):
+            entry_id = row["message_id"]
+            if runner.in_flight.holds(stream, listener.group, entry_id):
+                continue
+            if not transport.entry_exists(stream, entry_id):
+                runner.dispatch(Work(listener, stream, entry_id, None, row["times_delivered"]))
+
+    def sweep_consumers(self) -> None:
+        """Delete consumers of our groups idle past ``consumer_ttl`` with nothing pending."""
+        runner = self.runner
+        for listener in runner.listeners:
+            ttl_ms = runner.settings_of(listener).consumer_ttl * 1000
+            transport = runner.transport_of(listener)
+            for stream in listener.streams:
+                for consumer in transport.consumers(stream, listener.group):
+                    name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+                    if name == runner.consumer_name or consumer.get("idle", 0) < ttl_ms:
+                        continue
+                    if consumer.get("pending", 0) == 0 and transport.delete_consumer_if_idle(stream, listener.group, name):
+                        logger.info("deleted idle consumer %r of %s/%s", name, stream, listener.group)

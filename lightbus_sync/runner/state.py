@@ -1,0 +1,81 @@
+"""Shared runner state: the unit of work, what is in flight, and counters."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import attrs
+
+if TYPE_CHECKING:
+    from ..listeners import Listener
+
+
+@attrs.define(slots=True)
+class Work:
+    """One stream entry to handle for one listener. ``fields`` is None or empty when the
+    entry's data was trimmed or deleted while it was pending."""
+
+    listener: "Listener"
+    stream: str
+    entry_id: bytes
+    fields: Optional[dict]
+    delivery_count: int
+
+
+class InFlight:
+    """Entries this runner holds (queued or being handled) and has not yet acked or
+    released, per (stream, group). Their leases are renewed until they leave."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], set[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, stream: str, group: str, entry_id: bytes) -> bool:
+        """Track an entry; False if it is already held (a duplicate read)."""
+        with self._lock:
+            held = self._entries.setdefault((stream, group), set())
+            if entry_id in held:
+                return False
+            held.add(entry_id)
+            return True
+
+    def discard(self, stream: str, group: str, entry_id: bytes) -> None:
+        with self._lock:
+            held = self._entries.get((stream, group))
+            if held is not None:
+                held.discard(entry_id)
+
+    def holds(self, stream: str, group: str, entry_id: bytes) -> bool:
+        with self._lock:
+            return entry_id in self._entries.get((stream, group), ())
+
+    def snapshot(self) -> Iterator[tuple[str, str, list[bytes]]]:
+        with self._lock:
+            items = [(s, g, list(ids)) for (s, g), ids in self._entries.items() if ids]
+        return iter(items)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(ids) for ids in self._entries.values())
+
+
+class Stats:
+    """Thread-safe counters of what the runner did (processed, failed, retried...)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    def get(self, name: str) -> int:
+        with self._lock:
+            return self._counts[name]
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)

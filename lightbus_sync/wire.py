@@ -1,0 +1,104 @@
+"""The Lightbus 1.x wire format on Redis Streams: stream keys, entry fields, decoding.
+
+An entry is exactly four metadata fields (``id``, ``api_name``, ``event_name``,
+``version``; raw UTF-8, never JSON) followed by one ``:<parameter>`` field per
+parameter holding JSON (sorted keys, Python's default separators, ASCII-escaped).
+A "noop" entry (one empty field with an empty value) only creates a stream.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Optional
+
+import attrs
+
+from .converter import wire_converter
+from .errors import InvalidParameterValue, MalformedEntry
+
+METADATA_FIELDS = ("id", "api_name", "event_name", "version")
+_METADATA_BYTES = frozenset(f.encode() for f in METADATA_FIELDS)
+PARAMETER_PREFIX = ":"
+
+STREAM_PER_API = "per_api"
+STREAM_PER_EVENT = "per_event"
+
+_dumps = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
+_FAST_TYPES = (str, int, float, bool, type(None))
+
+
+def stream_key(api_name: str, event_name: str, stream_use: str) -> str:
+    """``{api}.*:stream`` (per_api, the default) or ``{api}.{event}:stream`` (per_event)."""
+    if stream_use == STREAM_PER_EVENT:
+        return f"{api_name}.{event_name}:stream"
+    return f"{api_name}.*:stream"
+
+
+def encode_value(value: Any) -> str:
+    """JSON for one parameter value, by the wire rules (see converter)."""
+    if type(value) in _FAST_TYPES:
+        return _dumps(value)
+    return _dumps(wire_converter.unstructure(value))
+
+
+def encode_event(
+    event_id: str, api_name: str, event_name: str, version: int, values: Mapping[str, Any]
+) -> dict[str, str]:
+    """The fields of one entry, in wire order. Raises InvalidParameterValue if a value
+    cannot be encoded (names the parameter)."""
+    fields = {"id": event_id, "api_name": api_name, "event_name": event_name, "version": str(version)}
+    for name, value in values.items():
+        try:
+            fields[PARAMETER_PREFIX + name] = encode_value(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterValue(
+                f"{api_name}.{event_name}: parameter {name!r} cannot be encoded as JSON: {exc}"
+            ) from exc
+    return fields
+
+
+@attrs.frozen
+class RawEvent:
+    """A decoded entry before its parameters are cast: metadata plus JSON-decoded values."""
+
+    id: str
+    api_name: str
+    event_name: str
+    version: int
+    parameters: dict[str, Any]
+
+
+def is_noop(fields: Mapping[bytes, bytes]) -> bool:
+    """True for Lightbus's stream-creating entry (``XADD s * "" ""``)."""
+    return len(fields) == 1 and fields.get(b"") == b""
+
+
+def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
+    """Decode an entry's fields. Raises MalformedEntry naming what is wrong."""
+    if not fields:
+        raise MalformedEntry("entry has no fields (trimmed or deleted while pending)")
+    metadata: dict[str, str] = {}
+    parameters: dict[str, Any] = {}
+    for raw_key, raw_value in fields.items():
+        try:
+            key = raw_key.decode("utf-8")
+            value = raw_value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedEntry(f"field {raw_key!r} is not valid UTF-8") from None
+        if key.startswith(PARAMETER_PREFIX):
+            try:
+                parameters[key[1:]] = json.loads(value)
+            except ValueError as exc:
+                raise MalformedEntry(f"parameter {key[1:]!r} is not valid JSON: {exc}") from None
+        elif key in METADATA_FIELDS:
+            metadata[key] = value
+        else:
+            raise MalformedEntry(f"unknown metadata field {key!r}")
+    missing = [f for f in METADATA_FIELDS if not metadata.get(f)]
+    if missing:
+        raise MalformedEntry(f"missing metadata field(s): {', '.join(missing)}")
+    try:
+        version = int(metadata["version"])
+    except ValueError:
+        raise MalformedEntry(f"version {metadata['version']!r} is not an integer") from None
+    return RawEvent(metadata["id"], metadata["api_name"], metadata["event_name"], version, parameters)

