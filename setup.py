@@ -15,7 +15,8 @@ setup(
     install_requires=[
         "redis>=5.0",
         "attrs>=23.1",
-        "cattrs>=23.2",
+        "cattrs>=24.1",
+        "fastjsonschema>=2.16",
     ],
     extras_require={
         "hiredis": ["hiredis>=2.0"],

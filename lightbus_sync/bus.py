@@ -20,11 +20,12 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 from .api import ApiDefinition, EventDefinition, catalogue
 from .config import RootConfig, default_process_name, load_config
-from .errors import InvalidApiDefinition, UnknownApi
+from .errors import InvalidApiDefinition, SchemaMismatch, UnknownApi
 from .message import EventMessage
+from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
-from .wire import encode_event, stream_key
+from .wire import encode_event, stream_key, to_plain
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class Bus:
         from .listeners import ListenerRegistry
 
         self.listeners = ListenerRegistry(self)
+        self.schemas = SchemaRegistry(self)
+        self._remote_definitions: dict[str, tuple[int, ApiDefinition]] = {}
         self.start_hooks: list[Callable[[], Any]] = []
         self.stop_hooks: list[Callable[[], Any]] = []
 
@@ -66,22 +69,37 @@ class Bus:
         return api_class
 
     def known_api_names(self) -> list[str]:
-        return sorted(set(self._registered) | set(catalogue.names()))
+        """Local API names, plus remote ones whose schemas this process has loaded."""
+        return sorted(set(self._registered) | set(catalogue.names()) | set(self.schemas.remote_names()))
+
+    def local_definition(self, name: str) -> Optional[ApiDefinition]:
+        """The definition of an API this process defines (registered or catalogued)."""
+        return self._registered.get(name) or catalogue.get(name)
 
     def local_apis(self) -> list[ApiDefinition]:
-        """The APIs this process defines (registered, then catalogued), by name."""
-        return [self.get_api_definition(name) for name in self.known_api_names()]
+        """The APIs this process defines, by name."""
+        names = sorted(set(self._registered) | set(catalogue.names()))
+        return [d for d in (self.local_definition(n) for n in names) if d is not None]
 
     def get_api_definition(self, name: str) -> ApiDefinition:
-        definition = self._registered.get(name) or catalogue.get(name)
-        if definition is None:
-            known = self.known_api_names()
-            raise UnknownApi(
-                f"no API named {name!r} is known to this bus; known APIs: "
-                f"{', '.join(known) or '(none: define an Api subclass with Meta.name)'}"
-                + did_you_mean(name, known)
-            )
-        return definition
+        """A local definition, else one rebuilt from the API's schema on the bus."""
+        definition = self.local_definition(name)
+        if definition is not None:
+            return definition
+        document = self.schemas.remote_document(name)
+        if document is not None:
+            cached = self._remote_definitions.get(name)
+            if cached is not None and cached[0] == id(document):
+                return cached[1]
+            definition = api_definition_from_schema(name, document)
+            self._remote_definitions[name] = (id(document), definition)
+            return definition
+        known = self.known_api_names()
+        raise UnknownApi(
+            f"no API named {name!r} is defined in this process, and no schema for it is on the bus "
+            f"(is the service that defines it running? or load schema files with --schema); "
+            f"known APIs: {', '.join(known) or '(none)'}" + did_you_mean(name, known)
+        )
 
     def api(self, name: str) -> "ApiClient":
         """The client for the API called ``name`` (``bus.api('my_company.auth')``)."""
@@ -101,17 +119,22 @@ class Bus:
     def transport_for(self, api_name: str) -> RedisTransport:
         """The transport of an API's configured Redis URL (one per distinct URL)."""
         settings = self.config.api(api_name).redis
-        transport = self._transports.get(settings.url)
+        return self.transport_for_url(settings.url, settings.socket_timeout)
+
+    def transport_for_url(self, url: str, socket_timeout: Optional[float] = None) -> RedisTransport:
+        transport = self._transports.get(url)
         if transport is None:
             with self._lock:
-                transport = self._transports.get(settings.url)
+                transport = self._transports.get(url)
                 if transport is None:
-                    transport = RedisTransport(settings.url, socket_timeout=settings.socket_timeout)
-                    self._transports[settings.url] = transport
+                    timeout = socket_timeout or self.config.api("default").redis.socket_timeout
+                    transport = RedisTransport(url, socket_timeout=timeout)
+                    self._transports[url] = transport
         return transport
 
     def close(self) -> None:
         """Close every Redis connection this bus opened. Idempotent."""
+        self.schemas.stop()
         with self._lock:
             transports = list(self._transports.values())
             self._transports.clear()
@@ -151,7 +174,7 @@ class Bus:
 
 
 def _resolve(bus: Bus, dotted: str) -> Union["ApiClient", "ApiNamespace"]:
-    if dotted in bus._registered or catalogue.get(dotted) is not None:
+    if bus.local_definition(dotted) is not None or dotted in bus.schemas.remote_names():
         return bus.api(dotted)
     prefix = dotted + "."
     if any(name.startswith(prefix) for name in bus.known_api_names()):
@@ -216,6 +239,9 @@ class EventClient:
         self.stream = stream_key(definition.api_name, definition.name, settings.stream_use)
         self._max_length = settings.max_stream_length
         self._fire_timeout = api_config.event_fire_timeout
+        self._validate_outgoing = api_config.validate.outgoing
+        self._is_local = bus.local_definition(definition.api_name) is not None
+        self._published = False
 
     def __repr__(self) -> str:
         return f"<EventClient {self.definition.canonical_name}>"
@@ -224,19 +250,43 @@ class EventClient:
     def canonical_name(self) -> str:
         return self.definition.canonical_name
 
+    def _encode(self, args: tuple, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """Check a call and build its entry: (event id, values, fields). Writes nothing."""
+        definition = self.definition
+        values = definition.bind(args, kwargs)
+        plain = to_plain(definition.api_name, definition.name, values)
+        if self._validate_outgoing:
+            validator = self.bus.schemas.validator(definition.api_name, definition.name)
+            if validator is not None:
+                try:
+                    validator(plain)
+                except Exception as exc:  # fastjsonschema.JsonSchemaException
+                    raise SchemaMismatch(
+                        f"{definition.canonical_name}: parameters do not match the schema on the bus: "
+                        f"{getattr(exc, 'message', exc)}"
+                    ) from None
+        event_id = str(uuid.uuid1())
+        fields = encode_event(event_id, definition.api_name, definition.name, definition.version, plain)
+        return event_id, values, fields
+
+    def _publish_schema_once(self) -> None:
+        if not self._published:
+            self._published = True
+            if self._is_local:
+                self.bus.schemas.ensure_published(self.definition.api_name)
+
     def fire(self, *args: Any, **kwargs: Any) -> EventMessage:
         """Check the call, write one entry with XADD, return the fired ``EventMessage``.
 
         Blocks until Redis has the entry. Raises an ``InvalidFireCall`` subclass (nothing
         written) for a bad call, ``BusUnavailable`` if Redis stays unreachable for
-        ``event_fire_timeout`` seconds.
+        ``event_fire_timeout`` seconds. The first fire of an API publishes its schema.
         """
         definition = self.definition
-        values = definition.bind(args, kwargs)
-        event_id = str(uuid.uuid1())
-        fields = encode_event(event_id, definition.api_name, definition.name, definition.version, values)
+        event_id, values, fields = self._encode(args, kwargs)
         transport = self.bus.transport_for(definition.api_name)
         stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+        self._publish_schema_once()
         return EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
         )
@@ -257,16 +307,14 @@ class EventClient:
         for index, kwargs in enumerate(calls):
             if not isinstance(kwargs, Mapping):
                 raise TypeError(f"fire_many() takes mappings of parameters; item {index} is {kwargs!r}")
-            values = definition.bind((), dict(kwargs))
-            event_id = str(uuid.uuid1())
-            fields = encode_event(event_id, definition.api_name, definition.name, definition.version, values)
-            prepared.append((event_id, values, fields))
+            prepared.append(self._encode((), dict(kwargs)))
         if not prepared:
             return []
         transport = self.bus.transport_for(definition.api_name)
         stream_ids = transport.add_events(
             [(self.stream, fields) for _, _, fields in prepared], self._max_length, self._fire_timeout
         )
+        self._publish_schema_once()
         return [
             EventMessage(event_id, definition.api_name, definition.name, definition.version, values, self.stream, sid)
             for (event_id, values, _), sid in zip(prepared, stream_ids)

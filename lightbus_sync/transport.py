@@ -124,6 +124,30 @@ class RedisTransport:
         ids = self.call_with_retry(f"XADD x{len(items)} (pipelined)", pipelined_xadd, timeout)
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
+    # --- schemas ---------------------------------------------------------------------
+
+    def store_schemas(self, documents: Mapping[str, str], ttl: Optional[int]) -> None:
+        """``SET schema:{api} doc`` + ``EXPIRE`` + ``SADD schemas {api}`` (pipelined), as Lightbus."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for api_name, document in documents.items():
+                pipe.set(f"schema:{api_name}", document)
+                if ttl:
+                    pipe.expire(f"schema:{api_name}", ttl)
+                pipe.sadd("schemas", api_name)
+            pipe.execute()
+
+    def load_schemas(self) -> dict[str, str]:
+        """``SMEMBERS schemas`` then ``MGET schema:...``: api name -> document (expired
+        ones are skipped)."""
+        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.client.smembers("schemas"))
+        if not names:
+            return {}
+        values = self.client.mget([f"schema:{name}" for name in names])
+        return {
+            name: value.decode() if isinstance(value, bytes) else value
+            for name, value in zip(names, values) if value is not None
+        }
+
     # --- consuming -------------------------------------------------------------------
     # These raise redis-py's errors as they come: the runner decides how to recover.
 

@@ -34,22 +34,32 @@ def stream_key(api_name: str, event_name: str, stream_use: str) -> str:
     return f"{api_name}.*:stream"
 
 
-def encode_value(value: Any) -> str:
-    """JSON for one parameter value, by the wire rules (see converter)."""
-    if type(value) in _FAST_TYPES:
-        return _dumps(value)
-    return _dumps(wire_converter.unstructure(value))
+def to_plain(api_name: str, event_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameter values as JSON-able data, by the wire rules (see converter). Raises
+    InvalidParameterValue naming the parameter if a value cannot be turned into JSON."""
+    plain: dict[str, Any] = {}
+    for name, value in values.items():
+        if type(value) in _FAST_TYPES:
+            plain[name] = value
+            continue
+        try:
+            plain[name] = wire_converter.unstructure(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterValue(
+                f"{api_name}.{event_name}: parameter {name!r} cannot be encoded as JSON: {exc}"
+            ) from exc
+    return plain
 
 
 def encode_event(
-    event_id: str, api_name: str, event_name: str, version: int, values: Mapping[str, Any]
+    event_id: str, api_name: str, event_name: str, version: int, plain: Mapping[str, Any]
 ) -> dict[str, str]:
-    """The fields of one entry, in wire order. Raises InvalidParameterValue if a value
-    cannot be encoded (names the parameter)."""
+    """The fields of one entry, in wire order, from JSON-able values (``to_plain``).
+    Raises InvalidParameterValue (naming the parameter) for values JSON cannot hold."""
     fields = {"id": event_id, "api_name": api_name, "event_name": event_name, "version": str(version)}
-    for name, value in values.items():
+    for name, value in plain.items():
         try:
-            fields[PARAMETER_PREFIX + name] = encode_value(value)
+            fields[PARAMETER_PREFIX + name] = _dumps(value)
         except (TypeError, ValueError) as exc:
             raise InvalidParameterValue(
                 f"{api_name}.{event_name}: parameter {name!r} cannot be encoded as JSON: {exc}"

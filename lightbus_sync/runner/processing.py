@@ -61,6 +61,7 @@ def process(runner: "Runner", work: Work) -> None:
         )
         return
     try:
+        runner.validate_incoming(raw)
         kwargs = binding.structure(raw, runner.cast_values_for(raw.api_name))
     except InvalidIncomingEvent as exc:
         runner.dead_letter(work, exc, reason="invalid", event_id=raw.id)

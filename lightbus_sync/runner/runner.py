@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import redis
 
 from ..config import RedisEventTransportConfig
-from ..errors import InvalidListener
+from ..errors import InvalidIncomingEvent, InvalidListener
 from ..transport import TRANSIENT_ERRORS, RedisTransport
 from .acker import Acker
 from .lanes import Lane
@@ -30,6 +30,7 @@ from .state import InFlight, Stats, Work
 if TYPE_CHECKING:
     from ..bus import Bus
     from ..listeners import Listener
+    from ..wire import RawEvent
 
 logger = logging.getLogger("lightbus_sync.runner")
 
@@ -114,6 +115,7 @@ class Runner:
         self._started = True
         for hook in self.bus.start_hooks:
             hook()
+        self._publish_schemas()
         self.acker.start()
         self.shared_lane.start()
         for lane in self._lanes.values():
@@ -127,6 +129,16 @@ class Runner:
             ", ".join(f"{l.name}->{l.group}" for l in self.listeners), self.threads,
         )
         return self
+
+    def _publish_schemas(self) -> None:
+        """Publish the schemas of the APIs this process defines (kept fresh while it runs)."""
+        names = [d.name for d in self.bus.local_apis()]
+        try:
+            self.bus.schemas.publish(names)
+        except Exception as exc:
+            logger.warning("could not publish schemas yet (%s); will retry", exc)
+            for name in names:
+                self.bus.schemas.ensure_published(name)
 
     def wait_until_ready(self, timeout: Optional[float] = None) -> bool:
         """True once every listener's consumer groups exist and reading has started."""
@@ -209,6 +221,26 @@ class Runner:
 
     def cast_values_for(self, api_name: str) -> bool:
         return self.bus.config.api(api_name).cast_values
+
+    def validate_incoming(self, raw: "RawEvent") -> None:
+        """Check an event's raw parameters against its schema when ``validate.incoming``
+        is on; raises InvalidIncomingEvent with the validator's message."""
+        api_config = self.bus.config.api(raw.api_name)
+        if not api_config.validate.incoming:
+            return
+        validator = self.bus.schemas.validator(raw.api_name, raw.event_name)
+        if validator is None:
+            if api_config.strict_validation:
+                raise InvalidIncomingEvent(
+                    f"{raw.api_name}.{raw.event_name}: no schema known for this event (strict_validation)"
+                )
+            return
+        try:
+            validator(raw.parameters)
+        except Exception as exc:  # fastjsonschema.JsonSchemaException
+            raise InvalidIncomingEvent(
+                f"{raw.api_name}.{raw.event_name}: parameters do not match the schema: {getattr(exc, 'message', exc)}"
+            ) from None
 
     def dispatch(self, work: Work) -> None:
         """Queue an entry for its listener's lane (blocks while the lane is full).
