@@ -89,6 +89,9 @@ def _as_parameters(parameters: Any, where: str) -> tuple[Parameter, ...]:
             )
         check_parameter_name(item.name, where)
         parameter_types.check_supported(item.type, f"{where}, parameter {item.name!r}")
+        if item.default is None and parameter_types.make_checker(item.type)(None) is not None:
+            # `Parameter('note', str, default=None)` means Optional[str], as in Lightbus.
+            item = Parameter(item.name, Optional[item.type], None)
         if not item.is_required and item.type is not Any:
             problem = parameter_types.make_checker(item.type)(item.default)
             if problem is not None:

@@ -179,6 +179,9 @@ def _resolve(bus: Bus, dotted: str) -> Union["ApiClient", "ApiNamespace"]:
     prefix = dotted + "."
     if any(name.startswith(prefix) for name in bus.known_api_names()):
         return ApiNamespace(bus, dotted)
+    if bus.schemas.remote_document(dotted) is None:  # loads the bus's schemas once more
+        if any(name.startswith(prefix) for name in bus.known_api_names()):
+            return ApiNamespace(bus, dotted)
     return bus.api(dotted)  # raises UnknownApi with suggestions
 
 

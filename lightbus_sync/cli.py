@@ -64,6 +64,9 @@ def command_run(args: argparse.Namespace) -> int:
         traceback.print_exc()
         return EXIT_IMPORT
     try:
+        if args.schema:
+            loaded = bus.schemas.load_files(args.schema)
+            logger.info("loaded schema(s) of %s from %s", ", ".join(loaded) or "no API", args.schema)
         hook = getattr(module, "before_server_start", None)
         if callable(hook):
             hook()
@@ -117,6 +120,54 @@ def command_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_dumpschema(args: argparse.Namespace) -> int:
+    """Write the local and remote schemas: to stdout as one JSON object, to a file, or
+    one ``<api>.json`` per API into a directory (``--out DIR/``, or an existing directory)."""
+    import json
+    from pathlib import Path
+
+    from .bus import create
+    from .bus_module import import_bus_module
+    from .schema import encode_schema
+
+    _apply_environment(args)
+    if args.bus or os.environ.get(config_module.ENV_MODULE):
+        try:
+            _, bus = import_bus_module(args.bus)
+        except LightbusError:
+            raise
+        except Exception:
+            print(f"lightbus-sync: the bus module {args.bus!r} failed to import:", file=sys.stderr)
+            traceback.print_exc()
+            return EXIT_IMPORT
+    else:
+        bus = create()
+    try:
+        bus.schemas.load_remote()
+        names = sorted({d.name for d in bus.local_apis()} | set(bus.schemas.remote_names()))
+        documents = {name: bus.schemas.document(name) for name in names}
+    finally:
+        bus.close()
+    indent = 2 if bus.config.bus.schema.human_readable else None
+
+    def render(document: object) -> str:
+        return json.dumps(document, indent=indent, sort_keys=True) if indent else encode_schema(document)
+
+    if not args.out:
+        print(render(documents))
+        return EXIT_OK
+    out = Path(args.out)
+    if out.is_dir() or args.out.endswith(("/", os.sep)):
+        out.mkdir(parents=True, exist_ok=True)
+        for name, document in documents.items():
+            (out / f"{name}.json").write_text(render(document) + "\n", encoding="utf-8")
+        print(f"wrote {len(documents)} schema(s) to {out}/", file=sys.stderr)
+    else:
+        out.write_text(render(documents) + "\n", encoding="utf-8")
+        print(f"wrote {len(documents)} schema(s) to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -140,7 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--prefetch", type=int, help="entries read ahead of the workers (default 2 x threads)")
     run.add_argument("--shutdown-timeout", type=float, help="seconds to drain on SIGTERM (default 30)")
     run.add_argument("--listener", action="append", help="run only this listener (repeatable)")
+    run.add_argument("--schema", help="load schemas of remote APIs from this file or directory")
     run.set_defaults(func=command_run)
+
+    dump = sub.add_parser("dumpschema", help="write the schemas of local and remote APIs")
+    dump.add_argument("--bus", "-b", help="the bus module defining local APIs (optional)")
+    dump.add_argument("--config", "-c", help="config file")
+    dump.add_argument("--redis-url", help="Redis URL")
+    dump.add_argument("--out", "-o", help="a file, or a directory (one <api>.json each); default stdout")
+    dump.set_defaults(func=command_dumpschema)
 
     demo = sub.add_parser("demo", help="fire and receive a few events (embedded Redis unless configured)")
     demo.add_argument("--redis-url", default=os.environ.get(config_module.ENV_REDIS_URL),
