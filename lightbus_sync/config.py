@@ -1,21 +1,32 @@
 """Configuration: attrs classes in Lightbus's shape, structured by cattrs.
 
-Precedence: ``create()`` keyword arguments > environment (``LIGHTBUS_REDIS_URL``,
-``LIGHTBUS_SERVICE_NAME``, ``LIGHTBUS_PROCESS_NAME``, ``LIGHTBUS_CONFIG``) > config
-file (YAML, JSON or TOML) > defaults. ``apis.<name>`` is deep-merged over
-``apis.default``. Unknown keys and bad values raise ``ConfigurationError`` naming
-the key's path (``$.apis.default.event_transport.redis.batch_size``).
+Precedence: ``create()`` keyword arguments (``config=`` included) > environment
+(``LIGHTBUS_REDIS_URL``, ``LIGHTBUS_SERVICE_NAME``, ``LIGHTBUS_PROCESS_NAME``,
+``LIGHTBUS_CONFIG``) > config file (``.json`` JSON, ``.toml`` TOML, anything else YAML,
+as Lightbus) > defaults. ``apis.<name>`` is deep-merged over ``apis.default``. Unknown
+keys and bad values raise ``ConfigurationError`` naming the key's path
+(``$.apis.default.event_transport.redis.batch_size: expected an integer, got str 'x'``).
 
-Keys Lightbus defines but lightbus_sync does not use (RPC and result transports,
-plugins, serializer names...) are accepted so one file serves both.
+Every key of Lightbus 1.1.2's config is accepted, so one file serves both; where
+Lightbus allows ``null`` it means "the default" (a ``null`` section of ``apis.<name>``
+inherits ``apis.default``'s). Keys for things lightbus_sync does not do (RPC and result
+transports, plugins, ``connection_parameters``) are accepted and unused;
+``serializer``/``deserializer`` must be the by-field ones, and the ``debug`` event
+transport is refused. ``service_name``/``process_name`` may use Lightbus's placeholders
+(``{hostname}``, ``{pid}``, ``{random4}``, ``{friendly}``...).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
+import math
 import os
+import random
+import re
 import socket
+import string
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -24,6 +35,7 @@ import cattrs
 
 from .errors import ConfigurationError
 from .names import check_api_name
+from .redis_url import check_url
 from .wire import STREAM_PER_API, STREAM_PER_EVENT
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -33,36 +45,93 @@ ENV_PROCESS_NAME = "LIGHTBUS_PROCESS_NAME"
 ENV_CONFIG = "LIGHTBUS_CONFIG"
 ENV_MODULE = "LIGHTBUS_MODULE"
 
+logger = logging.getLogger(__name__)
+
+
+class _FieldError(ValueError):
+    """A bad value for one field, raised by the validators below; the error report
+    adds the field's name to the key path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+        raise _FieldError(attribute.name, f"must be > 0, got {value!r}")
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+        raise _FieldError(attribute.name, f"must be >= 0, got {value!r}")
+
+
+def _one_of(*choices: Any):
+    def validate(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise _FieldError(
+                attribute.name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+
+    return validate
+
+
+def _redis_url(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    try:
+        check_url(value)
+    except ValueError as exc:
+        raise _FieldError(attribute.name, str(exc)) from None
+
+
+def _default_if_none(default: Any):
+    """attrs converter: Lightbus writes ``null`` for "the default" in many places."""
+
+    def convert(value: Any) -> Any:
+        return default if value is None else value
+
+    return convert
+
+
+def _ttl_zero_disables(value: Any) -> Any:
+    # Lightbus: consumer_ttl 0 disables the clean-up of idle consumers.
+    return math.inf if value == 0 else value
+
+
+BY_FIELD_SERIALIZER = "lightbus.serializers.ByFieldMessageSerializer"
+BY_FIELD_DESERIALIZER = "lightbus.serializers.ByFieldMessageDeserializer"
+BLOB_SERIALIZER = "lightbus.serializers.BlobMessageSerializer"
+BLOB_DESERIALIZER = "lightbus.serializers.BlobMessageDeserializer"
 
 
 @attrs.frozen
 class RedisEventTransportConfig:
-    """``apis.<name>.event_transport.redis``: Lightbus's keys, plus lightbus_sync's own
-    (``socket_timeout``, ``block_ms``, ``max_deliveries``, ``retry_backoff_min``,
-    ``retry_backoff_max``)."""
+    """``apis.<name>.event_transport.redis``: every key Lightbus 1.1.2 accepts, plus
+    lightbus_sync's own (``socket_timeout``, ``block_ms``).
 
-    url: str = DEFAULT_REDIS_URL
+    Accepted but unused (Lightbus's): ``connection_parameters`` (aioredis pool options),
+    ``service_name`` / ``consumer_name`` (set the top-level ``service_name`` /
+    ``process_name`` instead; a warning says so). ``serializer``/``deserializer`` must be
+    Lightbus's by-field ones: that is the only wire format lightbus_sync speaks.
+    """
+
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url)
+    service_name: Optional[str] = None
+    consumer_name: Optional[str] = None
+    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
     batch_size: int = attrs.field(default=100, validator=_positive)
-    reclaim_batch_size: int = attrs.field(default=100, validator=_positive)
+    reclaim_batch_size: Optional[int] = attrs.field(
+        default=100, converter=_default_if_none(100), validator=_positive
+    )
     acknowledgement_timeout: float = attrs.field(default=60.0, validator=_positive)
     reclaim_interval: Optional[float] = attrs.field(default=None, validator=_positive)
     max_stream_length: Optional[int] = attrs.field(default=100_000, validator=_non_negative)
-    stream_use: str = attrs.field(
-        default=STREAM_PER_API, validator=attrs.validators.in_((STREAM_PER_API, STREAM_PER_EVENT))
-    )
+    stream_use: str = attrs.field(default=STREAM_PER_API, validator=_one_of(STREAM_PER_API, STREAM_PER_EVENT))
     consumption_restart_delay: float = attrs.field(default=5.0, validator=_non_negative)
-    consumer_ttl: float = attrs.field(default=2_592_000.0, validator=_positive)
-    serializer: str = "lightbus.serializers.ByFieldMessageSerializer"
-    deserializer: str = "lightbus.serializers.ByFieldMessageDeserializer"
+    #: seconds; 0 (as in Lightbus) disables the clean-up of idle consumers (stored as inf)
+    consumer_ttl: float = attrs.field(default=2_592_000.0, converter=_ttl_zero_disables, validator=_non_negative)
+    serializer: str = attrs.field(default=BY_FIELD_SERIALIZER, validator=_one_of(BY_FIELD_SERIALIZER))
+    deserializer: str = attrs.field(default=BY_FIELD_DESERIALIZER, validator=_one_of(BY_FIELD_DESERIALIZER))
     socket_timeout: float = attrs.field(default=5.0, validator=_positive)
     block_ms: int = attrs.field(default=1000, validator=_positive)
 
@@ -76,8 +145,65 @@ class RedisEventTransportConfig:
 
 
 @attrs.frozen
+class DebugTransportConfig:
+    """Lightbus's ``debug`` transport (``{}``): accepted for RPCs, results and schemas,
+    which lightbus_sync does not use; refused for events."""
+
+
+@attrs.frozen
 class EventTransportSelector:
-    redis: RedisEventTransportConfig = attrs.Factory(RedisEventTransportConfig)
+    redis: Optional[RedisEventTransportConfig] = attrs.field(
+        default=attrs.Factory(RedisEventTransportConfig),
+        converter=_default_if_none(RedisEventTransportConfig()),
+    )
+    debug: Optional[DebugTransportConfig] = attrs.field(default=None)
+
+    @debug.validator
+    def _no_debug(self, attribute: attrs.Attribute, value: Any) -> None:
+        if value is not None:
+            raise _FieldError(
+                "debug",
+                "lightbus_sync has no debug event transport (events would go nowhere); "
+                "configure event_transport.redis",
+            )
+
+
+@attrs.frozen
+class RedisRpcTransportConfig:
+    """``apis.<name>.rpc_transport.redis`` (Lightbus's RPCs: accepted, unused)."""
+
+    url: str = DEFAULT_REDIS_URL
+    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
+    batch_size: int = 10
+    serializer: str = BLOB_SERIALIZER
+    deserializer: str = BLOB_DESERIALIZER
+    rpc_timeout: int = 5
+    rpc_retry_delay: int = 1
+    consumption_restart_delay: int = 5
+
+
+@attrs.frozen
+class RpcTransportSelector:
+    redis: Optional[RedisRpcTransportConfig] = None
+    debug: Optional[DebugTransportConfig] = None
+
+
+@attrs.frozen
+class RedisResultTransportConfig:
+    """``apis.<name>.result_transport.redis`` (Lightbus's RPC results: accepted, unused)."""
+
+    url: str = DEFAULT_REDIS_URL
+    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
+    serializer: str = BLOB_SERIALIZER
+    deserializer: str = BLOB_DESERIALIZER
+    result_ttl: int = 60
+    rpc_timeout: int = 5
+
+
+@attrs.frozen
+class ResultTransportSelector:
+    redis: Optional[RedisResultTransportConfig] = None
+    debug: Optional[DebugTransportConfig] = None
 
 
 @attrs.frozen
@@ -90,16 +216,18 @@ class ValidateConfig:
 class ApiConfig:
     """``apis.<name>`` (or ``apis.default``)."""
 
-    event_transport: EventTransportSelector = attrs.Factory(EventTransportSelector)
+    event_transport: Optional[EventTransportSelector] = attrs.field(
+        default=attrs.Factory(EventTransportSelector), converter=_default_if_none(EventTransportSelector())
+    )
     validate: ValidateConfig = attrs.Factory(ValidateConfig)
     strict_validation: bool = False
     cast_values: bool = True
     event_fire_timeout: float = attrs.field(default=5.0, validator=_positive)
     # Lightbus keys for RPCs, which lightbus_sync does not implement: accepted, unused.
     rpc_timeout: float = 5.0
-    event_listener_setup_timeout: float = 5.0
-    rpc_transport: Optional[dict[str, Any]] = None
-    result_transport: Optional[dict[str, Any]] = None
+    event_listener_setup_timeout: float = 1.0
+    rpc_transport: Optional[RpcTransportSelector] = None
+    result_transport: Optional[ResultTransportSelector] = None
 
     @property
     def redis(self) -> RedisEventTransportConfig:
@@ -108,12 +236,17 @@ class ApiConfig:
 
 @attrs.frozen
 class RedisSchemaTransportConfig:
-    url: str = DEFAULT_REDIS_URL
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url)
+    connection_parameters: dict[str, Any] = attrs.Factory(dict)
 
 
 @attrs.frozen
 class SchemaTransportSelector:
-    redis: RedisSchemaTransportConfig = attrs.Factory(RedisSchemaTransportConfig)
+    redis: Optional[RedisSchemaTransportConfig] = attrs.field(
+        default=attrs.Factory(RedisSchemaTransportConfig),
+        converter=_default_if_none(RedisSchemaTransportConfig()),
+    )
+    debug: Optional[DebugTransportConfig] = None
 
 
 @attrs.frozen
@@ -121,7 +254,9 @@ class SchemaConfig:
     human_readable: bool = True
     ttl: int = attrs.field(default=60, validator=_positive)
     max_file_size: int = 10_000_000
-    transport: SchemaTransportSelector = attrs.Factory(SchemaTransportSelector)
+    transport: Optional[SchemaTransportSelector] = attrs.field(
+        default=attrs.Factory(SchemaTransportSelector), converter=_default_if_none(SchemaTransportSelector())
+    )
 
 
 @attrs.frozen
@@ -138,11 +273,45 @@ class RunnerConfig:
         return self.prefetch if self.prefetch is not None else 2 * self.threads
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _log_level(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 @attrs.frozen
 class BusSection:
-    log_level: Optional[str] = None
+    log_level: Optional[str] = attrs.field(default=None, converter=_log_level)
     schema: SchemaConfig = attrs.Factory(SchemaConfig)
     runner: RunnerConfig = attrs.Factory(RunnerConfig)
+
+    @log_level.validator
+    def _check_log_level(self, attribute: attrs.Attribute, value: Any) -> None:
+        if value is not None and value not in LOG_LEVELS:
+            raise _FieldError("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+
+
+@attrs.frozen
+class StatePluginConfig:
+    """``plugins.internal_state`` (Lightbus's: accepted, unused)."""
+
+    enabled: bool = False
+    ping_enabled: bool = True
+    ping_interval: int = 60
+
+
+@attrs.frozen
+class MetricsPluginConfig:
+    """``plugins.internal_metrics`` (Lightbus's: accepted, unused)."""
+
+    enabled: bool = False
+
+
+@attrs.frozen
+class PluginsConfig:
+    internal_state: Optional[StatePluginConfig] = attrs.Factory(StatePluginConfig)
+    internal_metrics: Optional[MetricsPluginConfig] = attrs.Factory(MetricsPluginConfig)
 
 
 @attrs.frozen
@@ -153,7 +322,7 @@ class RootConfig:
     process_name: Optional[str] = None
     bus: BusSection = attrs.Factory(BusSection)
     apis: dict[str, ApiConfig] = attrs.Factory(lambda: {"default": ApiConfig()})
-    plugins: Optional[dict[str, Any]] = None
+    plugins: PluginsConfig = attrs.Factory(PluginsConfig)
 
     def api(self, name: str) -> ApiConfig:
         return self.apis.get(name) or self.apis["default"]
@@ -163,17 +332,19 @@ _config_converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation
 
 
 def _structure_validate(value: Any, _: type) -> ValidateConfig:
+    if value is None:
+        return ValidateConfig()
     if isinstance(value, bool):
         return ValidateConfig(outgoing=value, incoming=value)
     if isinstance(value, Mapping):
         unknown = set(value) - {"outgoing", "incoming"}
         if unknown:
-            raise ValueError(f"unknown key(s) {sorted(unknown)}; use outgoing/incoming")
+            raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}; use outgoing/incoming")
         for key in ("outgoing", "incoming"):
             if key in value and not isinstance(value[key], bool):
                 raise TypeError(f"{key} must be true or false, got {value[key]!r}")
         return ValidateConfig(**value)
-    raise TypeError(f"expected true/false or {{outgoing, incoming}}, got {value!r}")
+    raise TypeError(f"expected true/false or {{outgoing: ..., incoming: ...}}, got {value!r}")
 
 
 def _strict_scalar(expected: tuple[type, ...], name: str):
@@ -187,15 +358,66 @@ def _strict_scalar(expected: tuple[type, ...], name: str):
     return structure
 
 
+def _structure_mapping(value: Any, _: type) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a mapping, got {type(value).__name__} {value!r}")
+    return dict(value)
+
+
+def _structure_debug(value: Any, _: type) -> DebugTransportConfig:
+    if value is None or (isinstance(value, Mapping) and not value):
+        return DebugTransportConfig()
+    if isinstance(value, Mapping):
+        raise ValueError(f"the debug transport takes no settings, got {', '.join(map(str, value))}")
+    raise TypeError(f"expected {{}}, got {value!r}")
+
+
 _config_converter.register_structure_hook(ValidateConfig, _structure_validate)
+_config_converter.register_structure_hook(DebugTransportConfig, _structure_debug)
+_config_converter.register_structure_hook_func(lambda tp: tp == dict[str, Any], _structure_mapping)
 _config_converter.register_structure_hook(int, _strict_scalar((int,), "an integer"))
 _config_converter.register_structure_hook(float, _strict_scalar((int, float), "a number"))
 _config_converter.register_structure_hook(bool, _strict_scalar((bool,), "true or false"))
 _config_converter.register_structure_hook(str, _strict_scalar((str,), "a string"))
 
 
+def _format_exception(exc: BaseException, tp: Optional[type]) -> str:
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown key(s) {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if isinstance(exc, AttributeError) and str(exc).endswith("object has no attribute 'items'"):
+        return "expected a mapping"
+    if isinstance(exc, _FieldError):
+        return f"\x1f{exc.field}\x1f{exc}"
+    if isinstance(exc, (TypeError, ValueError)) and str(exc):
+        return str(exc)
+    return cattrs.v.format_exception(exc, tp)
+
+
+_BRACKETED_KEY = re.compile(r"\[['\"]([^'\"]*)['\"]\]")
+
+
+def _error_lines(exc: BaseException) -> list[str]:
+    """``$.apis.default.event_transport.redis.batch_size: expected an integer, got str 'x'``."""
+    lines = []
+    for line in cattrs.transform_error(exc, format_exception=_format_exception):
+        message, _, path = line.rpartition(" @ ")
+        if not _:
+            message, path = line, "$"
+        path = _BRACKETED_KEY.sub(lambda m: "." + m.group(1), path)
+        if message.startswith("\x1f"):  # a validator's error: add its field to the path
+            _, field, message = message.split("\x1f", 2)
+            path = f"{path}.{field}"
+        lines.append(f"{path}: {message}")
+    return lines
+
+
 def read_config_file(path: Union[str, os.PathLike]) -> dict[str, Any]:
-    """Read a YAML (needs PyYAML), JSON or TOML config file into a dict."""
+    """Read a config file into a dict: ``.json`` is JSON, ``.toml`` is TOML, anything
+    else is YAML (needs PyYAML), as Lightbus reads any non-JSON file as YAML."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -203,7 +425,13 @@ def read_config_file(path: Union[str, os.PathLike]) -> dict[str, Any]:
         raise ConfigurationError(f"cannot read config file {str(path)!r}: {exc}") from exc
     suffix = path.suffix.lower()
     try:
-        if suffix in (".yaml", ".yml"):
+        if suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
             try:
                 import yaml
             except ImportError:
@@ -211,14 +439,6 @@ def read_config_file(path: Union[str, os.PathLike]) -> dict[str, Any]:
                     f"{path}: reading YAML needs PyYAML: pip install 'lightbus_sync[yaml]'"
                 ) from None
             data = yaml.safe_load(text)
-        elif suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise ConfigurationError(f"{path}: unknown config format; use .yaml, .yml, .json or .toml")
     except ConfigurationError:
         raise
     except Exception as exc:  # the parsers' own errors carry line numbers
@@ -231,24 +451,88 @@ def read_config_file(path: Union[str, os.PathLike]) -> dict[str, Any]:
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``; a ``null`` over a section keeps the section (Lightbus
+    writes ``null`` for "not configured here")."""
     result = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
             result[key] = _deep_merge(result[key], value)
+        elif value is None and isinstance(result.get(key), Mapping):
+            continue
         else:
             result[key] = copy.deepcopy(value)
     return result
 
 
+def _section(parent: dict[str, Any], key: str) -> Optional[dict[str, Any]]:
+    """``parent[key]`` as a dict to write into (created if missing or null); None if it
+    holds something else (the structuring step then reports it)."""
+    value = parent.get(key)
+    if value is None:
+        value = parent[key] = {}
+    elif isinstance(value, Mapping) and not isinstance(value, dict):
+        value = parent[key] = dict(value)
+    return value if isinstance(value, dict) else None
+
+
 def _set_url_everywhere(raw: dict[str, Any], url: str) -> None:
-    apis = raw.setdefault("apis", {})
-    apis.setdefault("default", {})
-    for section in apis.values():
-        if isinstance(section, dict):
-            section.setdefault("event_transport", {}).setdefault("redis", {})["url"] = url
-    raw.setdefault("bus", {}).setdefault("schema", {}).setdefault("transport", {}).setdefault(
-        "redis", {}
-    )["url"] = url
+    apis = _section(raw, "apis")
+    if apis is not None:
+        _section(apis, "default")
+        for name in list(apis):
+            _set_in(apis, (name, "event_transport", "redis", "url"), url)
+    _set_in(raw, ("bus", "schema", "transport", "redis", "url"), url)
+
+
+def _set_in(node: Optional[dict[str, Any]], path: tuple[str, ...], value: Any) -> None:
+    """``node[a][b]...[z] = value``, creating missing sections; gives up quietly where a
+    section holds something else (structuring reports that)."""
+    for key in path[:-1]:
+        if node is None:
+            return
+        node = _section(node, key)
+    if node is not None:
+        node[path[-1]] = value
+
+
+_NAME_PLACEHOLDERS = ("hostname", "pid", "random4", "random8", "random16", "friendly")
+_ADJECTIVES = ("amber", "brave", "calm", "dusty", "eager", "fancy", "gentle", "happy", "icy", "jolly",
+               "kind", "lively", "merry", "noble", "odd", "proud", "quiet", "royal", "shy", "tidy")
+_NOUNS = ("badger", "cloud", "delta", "ember", "falcon", "garden", "harbor", "island", "jungle",
+          "king", "lake", "meadow", "night", "ocean", "pine", "river", "surf", "tiger", "valley", "wave")
+
+
+def format_name(template: str, key: str) -> str:
+    """Expand Lightbus's name placeholders: ``{hostname}``, ``{pid}``, ``{random4}``,
+    ``{random8}``, ``{random16}``, ``{friendly}`` (e.g. ``royal-surf-492``).
+
+    Random ones change on every start, which gives a service a new consumer group each
+    time (losing the events fired in between): a warning says so for ``service_name``.
+    """
+    if "{" not in template and "}" not in template:
+        return template
+    letters = "".join(random.choice(string.ascii_lowercase) for _ in range(16))
+    values = {
+        "hostname": socket.gethostname().lower(),
+        "pid": os.getpid(),
+        "random4": letters[:4],
+        "random8": letters[:8],
+        "random16": letters,
+        "friendly": f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}",
+    }
+    try:
+        name = template.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigurationError(
+            f"$.{key}: cannot expand {template!r} ({type(exc).__name__}: {exc}); the placeholders "
+            f"are {', '.join('{' + p + '}' for p in _NAME_PLACEHOLDERS)}"
+        ) from None
+    if key == "service_name" and any(f"{{{p}}}" in template for p in ("random4", "random8", "random16", "friendly", "pid")):
+        logger.warning(
+            "service_name %r changes on every start (it names consumer groups, so events fired "
+            "while the service is down would be missed); use a fixed name", template,
+        )
+    return name
 
 
 def structure_config(raw: Mapping[str, Any]) -> RootConfig:
@@ -256,10 +540,16 @@ def structure_config(raw: Mapping[str, Any]) -> RootConfig:
     if not isinstance(raw, Mapping):
         raise ConfigurationError(f"config must be a mapping, got {type(raw).__name__}")
     raw = dict(raw)
-    apis = raw.get("apis") or {}
+    apis = raw.get("apis")
+    if apis is None:
+        apis = {}
     if not isinstance(apis, Mapping):
-        raise ConfigurationError("config error: $.apis must be a mapping of API name -> settings")
-    default = apis.get("default") or {}
+        raise ConfigurationError(
+            f"config error(s):\n  $.apis: expected a mapping of API name -> settings, got {apis!r}"
+        )
+    default = apis.get("default")
+    if default is None:
+        default = {}
     merged_apis: dict[str, Any] = {"default": default}
     for name, section in apis.items():
         if name == "default":
@@ -267,20 +557,40 @@ def structure_config(raw: Mapping[str, Any]) -> RootConfig:
         try:
             check_api_name(name)
         except ValueError as exc:
-            raise ConfigurationError(f"config error @ $.apis.{name}: {exc}") from None
+            raise ConfigurationError(f"config error(s):\n  $.apis.{name}: {exc}") from None
+        if section is None:
+            section = {}
         if not isinstance(section, Mapping) or not isinstance(default, Mapping):
             merged_apis[name] = section
         else:
             merged_apis[name] = _deep_merge(default, section)
     raw["apis"] = merged_apis
     try:
-        return _config_converter.structure(raw, RootConfig)
+        root = _config_converter.structure(raw, RootConfig)
     except Exception as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            problems = cattrs.transform_error(exc)
-        else:
-            problems = [str(exc)]
-        raise ConfigurationError("config error(s):\n  " + "\n  ".join(problems)) from None
+        raise ConfigurationError("config error(s):\n  " + "\n  ".join(_error_lines(exc))) from None
+    return _apply_transport_names(root)
+
+
+def _apply_transport_names(root: RootConfig) -> RootConfig:
+    """Lightbus lets ``event_transport.redis.service_name`` / ``consumer_name`` override the
+    top-level names for consumer groups; lightbus_sync has one pair of names per bus, so
+    ``apis.default``'s apply (other APIs' differing values are warned about)."""
+    default = root.apis["default"].redis
+    changes: dict[str, Any] = {}
+    if default.service_name:
+        changes["service_name"] = default.service_name
+    if default.consumer_name:
+        changes["process_name"] = default.consumer_name
+    for name, section in root.apis.items():
+        for key in ("service_name", "consumer_name"):
+            value = getattr(section.redis, key)
+            if value and value != getattr(default, key):
+                logger.warning(
+                    "apis.%s.event_transport.redis.%s = %r is not used: lightbus_sync uses one %s "
+                    "per bus (set it at the top level or in apis.default)", name, key, value, key,
+                )
+    return attrs.evolve(root, **changes) if changes else root
 
 
 def load_config(
@@ -292,26 +602,35 @@ def load_config(
     process_name: Optional[str] = None,
     environ: Optional[Mapping[str, str]] = None,
 ) -> RootConfig:
-    """Build the configuration from every source, highest precedence last applied."""
+    """Build the configuration from every source, highest precedence last applied:
+    defaults < config file < environment < ``config=`` / keyword arguments."""
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     file_path = config_file or environ.get(ENV_CONFIG)
     if file_path:
         raw = read_config_file(file_path)
-    if config:
-        raw = _deep_merge(raw, config)
     for env_name, key in ((ENV_SERVICE_NAME, "service_name"), (ENV_PROCESS_NAME, "process_name")):
         if environ.get(env_name):
             raw[key] = environ[env_name]
     if environ.get(ENV_REDIS_URL):
         _set_url_everywhere(raw, environ[ENV_REDIS_URL])
+    if config:
+        if not isinstance(config, Mapping):
+            raise ConfigurationError(f"config= must be a mapping, got {type(config).__name__}")
+        raw = _deep_merge(raw, config)
     if service_name is not None:
         raw["service_name"] = service_name
     if process_name is not None:
         raw["process_name"] = process_name
     if redis_url is not None:
         _set_url_everywhere(raw, redis_url)
-    return structure_config(raw)
+    root = structure_config(raw)
+    changes = {
+        key: format_name(getattr(root, key), key)
+        for key in ("service_name", "process_name")
+        if getattr(root, key)
+    }
+    return attrs.evolve(root, **changes)
 
 
 def default_process_name() -> str:

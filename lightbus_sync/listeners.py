@@ -197,6 +197,12 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
     (wants_message, binding). Raises InvalidListener naming both sides."""
     if not callable(handler):
         raise InvalidListener(f"handler for {definition.canonical_name} is not callable: {handler!r}")
+    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
+        # Called on a worker thread, it would return an un-awaited coroutine and be acked.
+        raise InvalidListener(
+            f"handler {handler!r} for {definition.canonical_name} is an async function: lightbus_sync "
+            f"runs handlers on threads and cannot await it (Lightbus 1.x could); make it a plain def"
+        )
     try:
         signature = inspect.signature(handler)
     except (TypeError, ValueError) as exc:

@@ -105,8 +105,12 @@ def normalize(tp: Any) -> Any:
     return tp
 
 
-def check_supported(tp: Any, where: str) -> None:
-    """Raise UnsupportedParameterType unless values of ``tp`` can travel on the bus."""
+def check_supported(tp: Any, where: str, _path: tuple = ()) -> None:
+    """Raise UnsupportedParameterType unless values of ``tp`` can travel on the bus.
+
+    A record class that contains itself (``children: list["Node"]``) is refused: the
+    Lightbus schema of a parameter has no way to refer back to an enclosing type.
+    """
     tp = normalize(tp)
     if tp is Any or tp in _SCALARS or tp is object:
         return
@@ -117,14 +121,14 @@ def check_supported(tp: Any, where: str) -> None:
     members = union_members(tp)
     if members is not None:
         for member in members:
-            check_supported(member, where)
+            check_supported(member, where, _path)
         return
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in _LIST_ORIGINS or origin in _SET_ORIGINS or origin is tuple:
         for arg in args:
             if arg is not Ellipsis:
-                check_supported(arg, where)
+                check_supported(arg, where, _path)
         return
     if origin in _DICT_ORIGINS:
         if args and normalize(args[0]) not in (str, Any):
@@ -133,13 +137,27 @@ def check_supported(tp: Any, where: str) -> None:
                 f"not {describe(args[0])}"
             )
         if args:
-            check_supported(args[1], where)
+            check_supported(args[1], where, _path)
         return
     if typing.get_origin(tp) is typing.Literal:
         return
     if is_record_class(tp):
-        for name, field_type in record_field_types(tp).items():
-            check_supported(field_type, f"{where} (field {tp.__qualname__}.{name})")
+        if tp in _path:
+            chain = " -> ".join(t.__qualname__ for t in (*_path, tp))
+            raise UnsupportedParameterType(
+                f"{where}: {tp.__qualname__} contains itself ({chain}); recursive types "
+                f"cannot be described in the event's schema"
+            )
+        try:
+            field_types = record_field_types(tp)
+        except Exception as exc:  # get_type_hints: a forward reference it cannot resolve
+            raise UnsupportedParameterType(
+                f"{where}: cannot read the field types of {tp.__qualname__}: "
+                f"{type(exc).__name__}: {exc} (define the class at module level, so its "
+                f"annotations can be resolved)"
+            ) from None
+        for name, field_type in field_types.items():
+            check_supported(field_type, f"{where} (field {tp.__qualname__}.{name})", (*_path, tp))
         return
     raise UnsupportedParameterType(
         f"{where}: type {describe(tp)} cannot be carried on the bus. Use str, int, float, "
@@ -192,7 +210,7 @@ def make_checker(tp: Any) -> Checker:
         return _instance_checker(tp, describe(tp))
     members = union_members(tp)
     if members is not None:
-        return _union_checker(tp, [make_checker(m) for m in members])
+        return _union_checker(tp, members, [make_checker(m) for m in members])
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Literal:
@@ -218,13 +236,36 @@ def make_checker(tp: Any) -> Checker:
     raise UnsupportedParameterType(f"type {describe(tp)} cannot be carried on the bus")
 
 
-def _union_checker(tp: Any, checkers: list[Checker]) -> Checker:
+def _runtime_class(tp: Any) -> Optional[type]:
+    """The class values of ``tp`` are instances of (``list`` for ``list[int]``), if any."""
+    tp = normalize(tp)
+    origin = typing.get_origin(tp)
+    if origin in _LIST_ORIGINS:
+        return list
+    if origin in _SET_ORIGINS:
+        return (set, frozenset)  # type: ignore[return-value]
+    if origin in _DICT_ORIGINS:
+        return dict
+    if origin is tuple:
+        return tuple
+    return tp if isinstance(tp, type) else None
+
+
+def _union_checker(tp: Any, members: tuple[Any, ...], checkers: list[Checker]) -> Checker:
     name = describe(tp)
+    classes = [_runtime_class(m) for m in members]
 
     def check(value: Any) -> Optional[str]:
+        problems = []
         for checker in checkers:
-            if checker(value) is None:
+            problem = checker(value)
+            if problem is None:
                 return None
+            problems.append(problem)
+        # A value of the right class with a bad part inside: say what is wrong inside.
+        for cls, problem in zip(classes, problems):
+            if cls is not None and cls is not NoneType and isinstance(value, cls):
+                return problem
         return f"expected {name}, {_got(value)}"
 
     return check

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
@@ -32,6 +33,25 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionResetError,
     BrokenPipeError,
 )
+
+
+#: Error replies that mean "not now" (failover in progress, a script running too long).
+_TRANSIENT_REPLY_PREFIXES = ("MASTERDOWN", "TRYAGAIN", "BUSY ", "LOADING")
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """Connection failures that no retry can fix: a refused password or ACL user
+    (``AuthenticationError``), a TLS certificate that does not verify."""
+    if isinstance(exc, redis.AuthenticationError):
+        return True
+    seen = 0
+    cause: Optional[BaseException] = exc
+    while cause is not None and seen < 10:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
 
 
 class RedisTransport:
@@ -63,7 +83,12 @@ class RedisTransport:
 
         Transient failures are retried with exponential backoff (50 ms doubling, at most
         1 s, with jitter); then ``BusUnavailable`` is raised naming the redacted URL.
-        Other Redis errors raise ``TransportError`` at once.
+        Other Redis errors raise ``TransportError`` at once, and so do connection
+        failures no retry can fix (a refused password or ACL user, a TLS certificate
+        that does not verify).
+
+        One attempt can itself take up to the socket timeout (a frozen server), so the
+        call can last up to ``timeout`` + ``socket_timeout``.
         """
         deadline = time.monotonic() + timeout
         delay = 0.05
@@ -73,9 +98,18 @@ class RedisTransport:
             try:
                 return operation()
             except TRANSIENT_ERRORS as exc:
+                if _is_permanent(exc):
+                    raise TransportError(
+                        f"Redis at {self.safe_url} refused the connection for {what}: "
+                        f"{type(exc).__name__}: {exc} (retrying will not help: check the URL's "
+                        f"user, password and TLS settings)"
+                    ) from None
                 last_error: BaseException = exc
             except redis.ResponseError as exc:
-                raise TransportError(f"Redis at {self.safe_url} refused {what}: {exc}") from exc
+                if str(exc).startswith(_TRANSIENT_REPLY_PREFIXES):
+                    last_error = exc
+                else:
+                    raise TransportError(f"Redis at {self.safe_url} refused {what}: {exc}") from exc
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise BusUnavailable(
@@ -185,12 +219,23 @@ class RedisTransport:
         reply = client.xreadgroup(group, consumer, dict(streams), count=count, block=block_ms)
         return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
 
-    def ack(self, acks: Mapping[tuple[str, str], Sequence[bytes]]) -> None:
-        """``XACK`` for many (stream, group) -> ids, in one pipelined round trip."""
+    def ack(self, acks: Mapping[tuple[str, str], Sequence[bytes]], forget: Sequence[tuple[str, str]] = ()) -> None:
+        """``XACK`` for many (stream, group) -> ids, and ``HDEL`` of attempt counters
+        (``forget``: (hash key, field) pairs), in one pipelined round trip."""
         with self.client.pipeline(transaction=False) as pipe:
             for (stream, group), ids in acks.items():
                 pipe.xack(stream, group, *ids)
+            for key, field in forget:
+                pipe.hdel(key, field)
             pipe.execute()
+
+    def count_attempt(self, key: str, field: str, ttl_seconds: int) -> int:
+        """``HINCRBY key field 1`` + ``EXPIRE key ttl`` (one round trip): the new count."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, field, 1)
+            pipe.expire(key, ttl_seconds)
+            count, _ = pipe.execute()
+        return int(count)
 
     def autoclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, start: str, count: int
@@ -246,11 +291,14 @@ class RedisTransport:
         return script(keys=[stream], args=[group, consumer, max(int(idle_ms), 0), *ids], client=self.client)
 
     def dead_letter(
-        self, stream: str, dead_stream: str, group: str, entry_id: bytes, fields: Sequence[Any], max_length: int
+        self, stream: str, dead_stream: str, attempts_key: str, group: str, entry_id: bytes,
+        fields: Sequence[Any], max_length: int,
     ) -> bytes:
-        """Atomically add ``fields`` to ``dead_stream`` and ``XACK`` the entry."""
+        """Atomically add ``fields`` to ``dead_stream``, ``XACK`` the entry and drop its
+        attempt counter (field ``<group> <id>`` of ``attempts_key``)."""
         script = self._scripts["dead_letter"]
-        return script(keys=[stream, dead_stream], args=[group, entry_id, max_length or 0, *fields], client=self.client)
+        return script(keys=[stream, dead_stream, attempts_key], args=[group, entry_id, max_length or 0, *fields],
+                      client=self.client)
 
     def delete_consumer_if_idle(self, stream: str, group: str, consumer: str) -> bool:
         """Delete ``consumer`` from the group only if it has no pending entries and is not
@@ -261,6 +309,133 @@ class RedisTransport:
     def consumers(self, stream: str, group: str) -> list[dict]:
         """``XINFO CONSUMERS``: name, pending, idle (ms), and inactive (7.2+)."""
         return self.client.xinfo_consumers(stream, group)
+
+    # --- operations: status, inspect, dead letters (see lightbus_sync/ops) ---------------
+    # Commands for operators' tools. They raise redis-py's errors as they come, except
+    # that a missing stream reads as empty (None / [] / 0) where noted.
+
+    def _ops_raw_client(self) -> redis.Redis:
+        """The same pool, with XRANGE/XREVRANGE replies left raw: an entry's fields as a
+        flat list, in stream order, duplicate field names kept."""
+        client = self.__dict__.get("_ops_raw")
+        if client is None:
+            client = redis.Redis(connection_pool=self.client.connection_pool)
+            for command in ("XRANGE", "XREVRANGE"):
+                client.set_response_callback(command, lambda response, **options: response)
+            self.__dict__["_ops_raw"] = client
+        return client
+
+    def server_time(self) -> float:
+        """``TIME``: the Redis server's clock, in seconds (ages are measured with it, so a
+        skewed clock on the operator's machine does not distort them)."""
+        seconds, micros = self.client.time()
+        return seconds + micros / 1_000_000
+
+    def server_version(self) -> tuple[int, ...]:
+        """``INFO server``: the Redis version, e.g. (7, 0, 15)."""
+        text = str(self.client.info("server").get("redis_version", "0"))
+        return tuple(int(p) for p in text.split(".") if p.isdigit()) or (0,)
+
+    def stream_info(self, stream: str) -> Optional[dict]:
+        """``XINFO STREAM``: length, first/last entry...; None if the key does not exist."""
+        try:
+            return self.client.xinfo_stream(stream)
+        except redis.ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return None
+            raise
+
+    def stream_groups(self, stream: str) -> list[dict]:
+        """``XINFO GROUPS``: name, consumers, pending, last-delivered-id, and from Redis 7
+        entries-read and lag (lag may be None: unknown). [] if the key does not exist."""
+        try:
+            return self.client.xinfo_groups(stream)
+        except redis.ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return []
+            raise
+
+    def pending_summary(self, stream: str, group: str) -> dict:
+        """``XPENDING stream group``: pending count, min and max id, per-consumer counts."""
+        return self.client.xpending(stream, group)
+
+    def pending_entries(
+        self, stream: str, group: str, start: str = "-", end: str = "+", count: int = 1,
+        *, min_idle_ms: Optional[int] = None,
+    ) -> list[dict]:
+        """``XPENDING stream group [IDLE ms] start end count``: message_id, consumer,
+        time_since_delivered (ms), times_delivered."""
+        return self.client.xpending_range(stream, group, min=start, max=end, count=count, idle=min_idle_ms)
+
+    def count_entries_after(self, stream: str, after_id: str, limit: int) -> tuple[int, Optional[str]]:
+        """How many entries follow ``after_id`` (exclusive), counting at most ``limit``, in
+        Redis (nothing is sent back): (count, id of the last one counted)."""
+        script = self._scripts["count_entries_after"]
+        count, last = script(keys=[stream], args=[after_id, max(int(limit), 1)], client=self.client)
+        if isinstance(last, bytes):
+            last = last.decode()
+        return int(count), (last or None)
+
+    def stream_length(self, stream: str) -> int:
+        """``XLEN`` (0 if the key does not exist)."""
+        return int(self.client.xlen(stream))
+
+    def stream_entries(
+        self, stream: str, start: str = "-", end: str = "+", count: Optional[int] = None, *, reverse: bool = False
+    ) -> list[tuple[bytes, list[tuple[bytes, bytes]]]]:
+        """``XRANGE stream start end [COUNT n]`` (``XREVRANGE stream end start`` when
+        ``reverse``, newest first): [(id, [(field, value), ...])], fields in stream order
+        with duplicate names kept. Ids may be exclusive (``(id``)."""
+        args: list[Any] = ["XREVRANGE", stream, end, start] if reverse else ["XRANGE", stream, start, end]
+        if count is not None:
+            args += ["COUNT", int(count)]
+        reply = self._ops_raw_client().execute_command(*args)
+        entries = []
+        for entry_id, flat in reply or ():
+            flat = flat or []
+            entries.append((entry_id, list(zip(flat[::2], flat[1::2]))))
+        return entries
+
+    def read_streams(
+        self, client: redis.Redis, streams: Mapping[str, str], count: int, block_ms: Optional[int]
+    ) -> list[tuple[str, list[tuple[bytes, dict]]]]:
+        """``XREAD [COUNT n] [BLOCK ms] STREAMS ...`` (no consumer group: nothing is
+        acked or claimed): [(stream, [(id, fields)])]. Use ``reading_client(block_ms)``."""
+        reply = client.xread(dict(streams), count=count, block=block_ms)
+        return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
+
+    def key_exists(self, key: str) -> bool:
+        """``EXISTS key``."""
+        return bool(self.client.exists(key))
+
+    def find_keys(self, pattern: str, key_type: Optional[str] = "stream", count: int = 1000) -> list[str]:
+        """``SCAN 0 MATCH pattern [TYPE t] COUNT n`` to the end: the matching key names."""
+        names = {
+            key.decode() if isinstance(key, bytes) else key
+            for key in self.client.scan_iter(match=pattern, count=count, _type=key_type)
+        }
+        return sorted(names)
+
+    def replay_dead_letter(
+        self, dead_stream: str, replay_stream: str, dead_id: str, group: str, fields: Sequence[Any]
+    ) -> Optional[str]:
+        """Atomically: if entry ``dead_id`` is still in ``dead_stream``, make sure ``group``
+        exists on ``replay_stream`` (at 0), ``XADD`` ``fields`` there and ``XDEL`` the dead
+        entry. Returns the new id, or None if the dead entry was gone (already replayed or
+        purged). If the script fails, the dead entry is not removed."""
+        script = self._scripts["replay_dead_letter"]
+        new_id = script(keys=[dead_stream, replay_stream], args=[dead_id, group, *fields], client=self.client)
+        if new_id is None:
+            return None
+        return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
+
+    def delete_entries(self, stream: str, ids: Sequence[str]) -> int:
+        """``XDEL stream id...`` in batches; returns how many existed and were deleted."""
+        deleted = 0
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            deleted += int(self.client.xdel(stream, *ids[i:i + 500]))
+        return deleted
 
 
 def _id_key(entry_id: bytes) -> tuple[int, int]:

@@ -19,6 +19,8 @@ from .errors import InvalidParameterValue, MalformedEntry
 METADATA_FIELDS = ("id", "api_name", "event_name", "version")
 _METADATA_BYTES = frozenset(f.encode() for f in METADATA_FIELDS)
 PARAMETER_PREFIX = ":"
+#: Fields Lightbus's reader skips: an empty key, and ``native_id`` (it takes the entry id).
+_IGNORED_FIELDS = frozenset({"", "native_id"})
 
 STREAM_PER_API = "per_api"
 STREAM_PER_EVENT = "per_event"
@@ -102,8 +104,12 @@ def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
                 raise MalformedEntry(f"parameter {key[1:]!r} is not valid JSON: {exc}") from None
         elif key in METADATA_FIELDS:
             metadata[key] = value
+        elif key in _IGNORED_FIELDS:
+            continue  # as Lightbus's ByFieldMessageDeserializer does
         else:
-            raise MalformedEntry(f"unknown metadata field {key!r}")
+            raise MalformedEntry(
+                f"unknown metadata field {key!r} (a Lightbus consumer would stop on it too)"
+            )
     missing = [f for f in METADATA_FIELDS if not metadata.get(f)]
     if missing:
         raise MalformedEntry(f"missing metadata field(s): {', '.join(missing)}")

@@ -325,8 +325,9 @@ def test_dumpschema_writes_local_and_remote_schemas(remote_billing, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["dump.shop.json", "remote.billing.json"]
-    assert json.loads((out / "dump.shop.json").read_text())["events"]["order_placed"]["parameters"]["required"] == ["order_id"]
-    billing = json.loads((out / "remote.billing.json").read_text())
+    # One {api_name: document} per file, as Lightbus's `dumpschema --out DIR` writes them.
+    assert json.loads((out / "dump.shop.json").read_text())["dump.shop"]["events"]["order_placed"]["parameters"]["required"] == ["order_id"]
+    billing = json.loads((out / "remote.billing.json").read_text())["remote.billing"]
     assert billing["events"]["invoice_sent"]["parameters"]["properties"]["status"]["enum"] == ["new", "paid"]
 
 

@@ -1,5 +1,6 @@
 -- Move one entry to the dead-letter stream and ack it, atomically.
--- KEYS[1] stream, KEYS[2] dead-letter stream ({<stream>}:dead, same cluster slot)
+-- KEYS[1] stream, KEYS[2] dead-letter stream ({<stream>}:dead), KEYS[3] the attempt
+-- counters ({<stream>}:attempts; all three in the stream's cluster slot)
 -- ARGV[1] group, ARGV[2] entry id, ARGV[3] dead-letter MAXLEN (0 = no trim),
 -- ARGV[4..] field, value, field, value... of the dead-letter entry
 -- Returns the dead-letter entry id.
@@ -14,4 +15,5 @@ else
   id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[1] .. ' ' .. ARGV[2])
 return id

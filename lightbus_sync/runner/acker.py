@@ -91,12 +91,18 @@ class Acker:
 
     def _send(self, batch: list[Work]) -> bool:
         runner = self._runner
+        from .runner import attempts_field, attempts_key
+
         by_transport: dict[object, dict[tuple[str, str], list[bytes]]] = defaultdict(lambda: defaultdict(list))
+        forget: dict[object, list[tuple[str, str]]] = defaultdict(list)
         for work in batch:
-            by_transport[runner.transport_of(work.listener)][(work.stream, work.listener.group)].append(work.entry_id)
+            transport = runner.transport_of(work.listener)
+            by_transport[transport][(work.stream, work.listener.group)].append(work.entry_id)
+            if work.delivery_count > 1:  # redelivered: its handler runs were counted
+                forget[transport].append((attempts_key(work.stream), attempts_field(work)))
         try:
             for transport, acks in by_transport.items():
-                transport.ack(acks)  # type: ignore[attr-defined]
+                transport.ack(acks, forget[transport])  # type: ignore[attr-defined]
         except TRANSIENT_ERRORS as exc:
             logger.warning("acking %d entries failed (%s: %s); will retry", len(batch), type(exc).__name__, exc)
             return False

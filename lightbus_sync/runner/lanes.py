@@ -1,8 +1,13 @@
-"""Worker threads: a lane is a bounded queue and the threads that drain it.
+"""Worker threads: a lane is a queue and the threads that drain it.
 
 The runner has one shared lane (``threads`` workers) plus one lane per listener that
 asks for its own ``concurrency``. A lane with one thread handles its entries strictly
 in the order they were read.
+
+Flow control: a lane holds at most ``size + prefetch`` entries (being handled or
+waiting). Readers and the reclaimer ask ``room()`` before fetching from Redis and
+fetch no more than that, so ``put()`` never blocks and every entry fetched is tracked
+(and its lease renewed) from the moment it arrives.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 from .state import Work
 
@@ -21,20 +26,17 @@ _STOP = object()
 
 
 class Lane:
-    """``size`` worker threads running ``handle(work)`` for each queued Work.
+    """``size`` worker threads running ``handle(work)`` for each queued Work."""
 
-    ``put()`` blocks while ``capacity`` entries wait: that bound keeps memory flat
-    however long the backlog on Redis is.
-    """
-
-    def __init__(self, name: str, size: int, capacity: int, handle: Callable[[Work], None]) -> None:
+    def __init__(self, name: str, size: int, prefetch: int, handle: Callable[[Work], None]) -> None:
         self.name = name
         self.size = size
-        self._queue: "queue.Queue[object]" = queue.Queue(maxsize=max(capacity, 1))
+        self.capacity = size + max(prefetch, 0)
+        self._queue: "queue.SimpleQueue[object]" = queue.SimpleQueue()
         self._handle = handle
         self._threads: list[threading.Thread] = []
-        self.busy = 0
-        self._busy_lock = threading.Lock()
+        self._held = 0  # entries put and not yet handled
+        self._room_changed = threading.Condition()
 
     def start(self) -> None:
         for index in range(self.size):
@@ -44,52 +46,57 @@ class Lane:
             thread.start()
             self._threads.append(thread)
 
-    def put(self, work: Work) -> None:
-        self._queue.put(work)
+    def room(self) -> int:
+        """How many more entries the lane takes before it is full."""
+        with self._room_changed:
+            return self.capacity - self._held
 
-    def queued(self) -> int:
-        return self._queue.qsize()
+    def wait_for_room(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for the lane to have room; return the room."""
+        with self._room_changed:
+            self._room_changed.wait_for(lambda: self._held < self.capacity, timeout)
+            return self.capacity - self._held
+
+    def put(self, work: Work) -> None:
+        """Queue an entry (never blocks: callers fetch no more than ``room()``)."""
+        with self._room_changed:
+            self._held += 1
+        self._queue.put(work)
 
     def _work(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
                 return
-            with self._busy_lock:
-                self.busy += 1
             try:
                 self._handle(item)  # type: ignore[arg-type]
-            except BaseException:  # processing never raises; this is a last guard
-                logger.exception("worker %s: unexpected error; the entry stays pending", self.name)
+            except BaseException:  # the runner's handle never raises; this is a last guard
+                logger.exception("worker %s: unexpected error", self.name)
             finally:
-                with self._busy_lock:
-                    self.busy -= 1
+                with self._room_changed:
+                    self._held -= 1
+                    self._room_changed.notify_all()
 
-    def stop(self, deadline: float) -> bool:
-        """Let the workers finish what is queued, then end them; True if all ended
-        before ``deadline`` (a ``time.monotonic()`` value)."""
-        for _ in self._threads:
-            while True:
-                try:
-                    self._queue.put(_STOP, timeout=max(deadline - time.monotonic(), 0.01))
-                    break
-                except queue.Full:
-                    if time.monotonic() >= deadline:
-                        return False
-        for thread in self._threads:
-            thread.join(max(deadline - time.monotonic(), 0))
-        return not any(t.is_alive() for t in self._threads)
-
-    def alive(self) -> bool:
-        return all(t.is_alive() for t in self._threads)
-
-    def drop_queued(self) -> int:
-        """Forget queued entries (after a failed drain); they stay pending on Redis."""
-        dropped = 0
+    def stop(self, deadline: float) -> tuple[bool, list[Work]]:
+        """Take back the entries no worker has started, let the workers finish what they
+        are handling, then end them. Returns (all ended before ``deadline``, the entries
+        taken back)."""
+        unstarted: list[Work] = []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return dropped
+                break
             if item is not _STOP:
-                dropped += 1
+                unstarted.append(item)  # type: ignore[arg-type]
+        with self._room_changed:
+            self._held -= len(unstarted)
+            self._room_changed.notify_all()
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+        return not any(t.is_alive() for t in self._threads), unstarted
+
+    def alive(self) -> bool:
+        return all(t.is_alive() for t in self._threads)

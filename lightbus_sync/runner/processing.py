@@ -20,6 +20,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lightbus_sync.runner")
 
 
+def describe_error(error: BaseException, with_type: bool = True) -> str:
+    """``Type: message`` for logs and dead letters; never raises (an exception's
+    ``__str__`` may)."""
+    try:
+        text = str(error)
+    except Exception:
+        text = f"<{type(error).__name__} whose str() failed>"
+    return f"{type(error).__name__}: {text}" if with_type else text
+
+
 def retry_delay(delivery_count: int, low: float, high: float) -> float:
     """Exponential backoff with jitter: ``low * 2**(n-1)``, capped at ``high``, then
     scaled by a random factor in [0.5, 1]."""
@@ -53,13 +63,6 @@ def process(runner: "Runner", work: Work) -> None:
         runner.stats.add("skipped")
         runner.acker.ack(work)
         return
-    if work.delivery_count > listener.max_deliveries:
-        runner.dead_letter(
-            work, None,
-            reason=f"delivered {work.delivery_count} times (max_deliveries={listener.max_deliveries})",
-            event_id=raw.id,
-        )
-        return
     try:
         runner.validate_incoming(raw)
         kwargs = binding.structure(raw, runner.cast_values_for(raw.api_name))
@@ -74,20 +77,56 @@ def process(runner: "Runner", work: Work) -> None:
         "event_id": raw.id, "event": message.canonical_name, "listener": listener.name,
         "delivery_count": work.delivery_count,
     }
+    if work.delivery_count == 1:
+        _run(runner, work, message, log_extra, run=1)
+        return
+    # Redelivered: an earlier run failed, or its process died (perhaps killed by this
+    # very entry). Runs of redelivered entries are counted in Redis (deliveries are not
+    # runs: a crashed process's fetched-ahead entries were delivered, never started)
+    # and take turns, so a poison entry that kills its process takes no other counted
+    # run with it. Past max_deliveries runs (the first delivery's counted as one), it is
+    # dead-lettered without running again.
+    with runner.redelivery_turn(work) as turn:
+        if not turn:
+            runner.give_back([work])
+            return
+        started = runner.count_attempt(work)
+        if started is not None and started >= listener.max_deliveries:
+            runner.dead_letter(
+                work, None,
+                reason=f"run {started} times without finishing (max_deliveries={listener.max_deliveries}): "
+                       f"it may crash its process",
+                event_id=raw.id,
+            )
+            return
+        _run(runner, work, message, log_extra, run=work.delivery_count if started is None else started + 1)
+
+
+def _run(runner: "Runner", work: Work, message: EventMessage, log_extra: dict[str, Any], run: int) -> None:
+    """Call the handler (its ``run``-th run) and settle the entry: ack, retry or
+    dead-letter."""
+    listener = work.listener
     started = time.perf_counter()
     try:
         listener.call(message)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit too: a handler never ends its worker thread
         runner.stats.add("failed")
-        _handle_failure(runner, work, message, exc, log_extra)
+        runner.record_outcome(listener.name, "error")
+        _handle_failure(runner, work, message, exc, log_extra, run)
         return
     finally:
         runner.record_duration(listener.name, time.perf_counter() - started)
     runner.stats.add("processed")
-    runner.acker.ack(work)
+    runner.record_outcome(listener.name, "ok")
+    if work.delivery_count == 1:
+        runner.acker.ack(work)
+    else:
+        runner.ack_now(work)  # before the next redelivered run, which might kill the process
 
 
-def _handle_failure(runner: "Runner", work: Work, message: EventMessage, exc: Exception, log_extra: dict[str, Any]) -> None:
+def _handle_failure(
+    runner: "Runner", work: Work, message: EventMessage, exc: BaseException, log_extra: dict[str, Any], run: int
+) -> None:
     listener = work.listener
     if isinstance(exc, DeadLetter) or isinstance(exc, listener.dead_letter_on):
         logger.error(
@@ -111,20 +150,20 @@ def _handle_failure(runner: "Runner", work: Work, message: EventMessage, exc: Ex
             exc_info=exc, extra=log_extra,
         )
         runner.release(work)
-        runner.fail_and_stop(f"listener {listener.name!r} handler failed with {type(exc).__name__}: {exc}")
+        runner.fail_and_stop(f"listener {listener.name!r} handler failed with {describe_error(exc)}")
         return
-    if work.delivery_count >= listener.max_deliveries:
+    if run >= listener.max_deliveries:
         logger.error(
-            "handler of listener %r failed for %s (event %s) on delivery %d of %d: dead-lettered",
-            listener.name, message.canonical_name, message.id, work.delivery_count,
+            "handler of listener %r failed for %s (event %s) on run %d of %d: dead-lettered",
+            listener.name, message.canonical_name, message.id, run,
             listener.max_deliveries, exc_info=exc, extra=log_extra,
         )
         runner.dead_letter(work, exc, reason="max deliveries reached", event_id=message.id)
         return
-    delay = retry_delay(work.delivery_count, *listener.retry_backoff)
+    delay = retry_delay(run, *listener.retry_backoff)
     logger.warning(
-        "handler of listener %r failed for %s (event %s, delivery %d of %d): %s: %s; retry in %.1fs",
-        listener.name, message.canonical_name, message.id, work.delivery_count,
-        listener.max_deliveries, type(exc).__name__, exc, delay, exc_info=exc, extra=log_extra,
+        "handler of listener %r failed for %s (event %s, run %d of %d): %s; retry in %.1fs",
+        listener.name, message.canonical_name, message.id, run,
+        listener.max_deliveries, describe_error(exc), delay, exc_info=exc, extra=log_extra,
     )
     runner.schedule_retry(work, delay)

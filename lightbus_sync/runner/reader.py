@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lightbus_sync.runner")
 
+_ROOM_POLL = 0.2  # seconds between checks for stopping while the workers are full
+
 
 class Reader:
     def __init__(self, runner: "Runner", listener: "Listener") -> None:
@@ -32,6 +34,10 @@ class Reader:
         self.listener = listener
         self.transport = runner.transport_of(listener)
         self.ready = threading.Event()
+        #: Set once this consumer's own pending entries (left by an earlier run with the
+        #: same name) have all been read; until then the reclaimer claims nothing, as
+        #: entries it claimed would join our pending list and be read a second time.
+        self.drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lightbus-reader-{listener.name}", daemon=True)
 
     def start(self) -> None:
@@ -60,15 +66,21 @@ class Reader:
                                listener.name, type(exc).__name__, exc)
                 runner.stopping.wait(delay.next())
         self.ready.set()
+        lane = runner.lane_of(listener)
         # Own pending entries first: read from id 0 upwards until none are left.
         positions = {stream: "0" for stream in listener.streams}
         while not runner.stopping.is_set():
+            # Fetch no more than the workers have room for (COUNT applies per stream).
+            room = lane.wait_for_room(_ROOM_POLL)
+            if room <= 0:
+                continue
+            count = max(min(settings.batch_size, room) // len(positions), 1)
             modes = dict(positions)
             draining = any(p != ">" for p in modes.values())
             try:
                 reply = self.transport.read_group(
                     client, listener.group, runner.consumer_name, positions,
-                    settings.batch_size, None if draining else settings.block_ms,
+                    count, None if draining else settings.block_ms,
                 )
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):
@@ -94,6 +106,9 @@ class Reader:
                     positions[stream] = ">"
                 else:
                     positions[stream] = entries[-1][0].decode()
+            if not self.drained.is_set() and all(p == ">" for p in positions.values()):
+                self.drained.set()
+            works = []
             for stream, entries in reply:
                 if not entries:
                     continue
@@ -102,7 +117,8 @@ class Reader:
                     counts = self._delivery_counts(stream, entries)
                 for entry_id, fields in entries:
                     delivery = counts.get(entry_id, 1) if counts is not None else 1
-                    runner.dispatch(Work(listener, stream, entry_id, fields, delivery))
+                    works.append(Work(listener, stream, entry_id, fields, delivery))
+            runner.dispatch(works)
 
     def _delivery_counts(self, stream: str, entries: list) -> dict[bytes, int]:
         try:

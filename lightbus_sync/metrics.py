@@ -1,0 +1,249 @@
+"""Prometheus metrics for a bus and its runner (optional: ``pip install 'lightbus_sync[metrics]'``).
+
+``lightbus-sync run --metrics-port 9100`` serves them on ``/metrics``. An application
+that embeds the bus registers them with its own registry::
+
+    from prometheus_client import CollectorRegistry
+    import lightbus_sync.metrics
+
+    registry = CollectorRegistry()
+    runner = bus.start_listener_thread()
+    lightbus_sync.metrics.instrument(bus, runner, registry=registry)
+
+(Instrument a runner before ``start()`` to count from its very first entry.)
+
+Metrics (every name starts ``lightbus_sync_``):
+
+=========================================  =========  ===========================================
+``events_fired_total``                     counter    events written by ``fire``/``fire_many``
+                                                      (labels: api, event)
+``events_processed_total``                 counter    handler calls (labels: listener,
+                                                      outcome = ``ok`` | ``error``)
+``events_retried_total``                   counter    failed entries scheduled for a retry
+``events_dead_lettered_total``             counter    entries moved to a dead-letter stream
+``events_reclaimed_total``                 counter    stale entries claimed from other consumers
+``handler_duration_seconds``               histogram  handler run time (label: listener)
+``events_in_flight``                       gauge      entries this runner holds: queued or being
+                                                      handled, not yet acked (label: listener)
+``group_pending``                          gauge      entries delivered to the consumer group and
+                                                      not acked, by any consumer (``XINFO GROUPS``)
+``group_lag``                              gauge      entries not yet delivered to the group
+                                                      (Redis >= 7 only; absent when Redis cannot
+                                                      tell, e.g. after XDEL)
+=========================================  =========  ===========================================
+
+The group gauges (labels: listener, group, stream) are read from Redis at scrape time,
+through the runner's own transport; if Redis does not answer they are left out of that
+scrape (and logged at debug level) rather than failing it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+from .errors import ConfigurationError
+
+try:
+    import prometheus_client
+    from prometheus_client.core import GaugeMetricFamily
+except ImportError:  # pragma: no cover - exercised only without the extra
+    prometheus_client = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from .bus import Bus
+    from .message import EventMessage
+    from .runner import Runner
+
+__all__ = ["BusMetrics", "instrument"]
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "lightbus_sync"
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+#: Runner stats (``runner.stats``) counted as metrics: stat name -> counter attribute.
+_STAT_COUNTERS = {"retried": "retried", "dead_lettered": "dead_lettered", "reclaimed": "reclaimed"}
+
+
+def _require_prometheus() -> None:
+    if prometheus_client is None:
+        raise ConfigurationError(
+            "Prometheus metrics need the prometheus-client package: pip install 'lightbus_sync[metrics]'"
+        )
+
+
+class _ObservedStats:
+    """Wraps a runner's ``stats``: counts as before, and reports each ``add`` too."""
+
+    def __init__(self, inner: Any, on_add: Any) -> None:
+        self._inner = inner
+        self._on_add = on_add
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self._inner.add(name, amount)
+        try:
+            self._on_add(name, amount)
+        except Exception:
+            logger.exception("metrics: counting %r failed", name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _RunnerCollector:
+    """Gauges read at scrape time: in-flight entries, and each group's pending and lag."""
+
+    def __init__(self) -> None:
+        self.runners: list["Runner"] = []
+
+    def _families(self) -> tuple[Any, Any, Any]:
+        return (
+            GaugeMetricFamily(f"{PREFIX}_events_in_flight",
+                              "Entries held by the runner: queued or being handled, not yet acked",
+                              labels=["listener"]),
+            GaugeMetricFamily(f"{PREFIX}_group_pending",
+                              "Entries delivered to the consumer group and not yet acknowledged",
+                              labels=["listener", "group", "stream"]),
+            GaugeMetricFamily(f"{PREFIX}_group_lag",
+                              "Entries in the stream not yet delivered to the consumer group (Redis >= 7)",
+                              labels=["listener", "group", "stream"]),
+        )
+
+    def describe(self) -> Iterator[Any]:
+        return iter(self._families())  # no samples: registering must not touch Redis
+
+    def collect(self) -> Iterator[Any]:
+        in_flight, pending, lag = self._families()
+        for runner in list(self.runners):
+            held = {listener.name: 0 for listener in runner.listeners}
+            for _, group, ids in runner.in_flight.snapshot():
+                listener = runner.listener_by_group(group)
+                if listener is not None:
+                    held[listener.name] = held.get(listener.name, 0) + len(ids)
+            for name, count in held.items():
+                in_flight.add_metric([name], count)
+            for listener in runner.listeners:
+                transport = runner.transport_of(listener)
+                for stream in listener.streams:
+                    try:
+                        groups = _stream_groups(transport, stream)
+                    except Exception as exc:
+                        logger.debug("metrics: XINFO GROUPS %s failed: %s", stream, exc)
+                        continue
+                    for info in groups:
+                        name = info.get("name")
+                        if isinstance(name, bytes):
+                            name = name.decode()
+                        if name != listener.group:
+                            continue
+                        labels = [listener.name, listener.group, stream]
+                        pending.add_metric(labels, int(info.get("pending") or 0))
+                        if info.get("lag") is not None:
+                            lag.add_metric(labels, int(info["lag"]))
+        yield in_flight
+        yield pending
+        yield lag
+
+
+def _stream_groups(transport: Any, stream: str) -> list[dict]:
+    """``XINFO GROUPS stream`` through the transport ([] when the stream does not exist)."""
+    method = getattr(transport, "stream_groups", None)
+    if method is not None:
+        return method(stream)
+    import redis
+
+    try:
+        return transport.client.xinfo_groups(stream)
+    except redis.ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return []
+        raise
+
+
+class BusMetrics:
+    """The metrics of one bus and its runner(s), registered in one registry."""
+
+    def __init__(self, registry: Any = None) -> None:
+        _require_prometheus()
+        self.registry = prometheus_client.REGISTRY if registry is None else registry
+        self._server: Any = None
+        try:
+            self.fired = prometheus_client.Counter(
+                f"{PREFIX}_events_fired", "Events written to the bus", ["api", "event"], registry=self.registry)
+            self.processed = prometheus_client.Counter(
+                f"{PREFIX}_events_processed", "Handler calls, by listener and outcome (ok, error)",
+                ["listener", "outcome"], registry=self.registry)
+            self.retried = prometheus_client.Counter(
+                f"{PREFIX}_events_retried", "Failed entries scheduled for a retry", registry=self.registry)
+            self.dead_lettered = prometheus_client.Counter(
+                f"{PREFIX}_events_dead_lettered", "Entries moved to a dead-letter stream", registry=self.registry)
+            self.reclaimed = prometheus_client.Counter(
+                f"{PREFIX}_events_reclaimed", "Stale entries claimed from other consumers", registry=self.registry)
+            self.duration = prometheus_client.Histogram(
+                f"{PREFIX}_handler_duration_seconds", "Handler run time", ["listener"],
+                buckets=DURATION_BUCKETS, registry=self.registry)
+            self._collector = _RunnerCollector()
+            self.registry.register(self._collector)
+        except ValueError as exc:  # "Duplicated timeseries in CollectorRegistry"
+            raise ConfigurationError(
+                f"lightbus_sync metrics are already registered in this registry ({exc}): instrument "
+                f"once per registry, and use attach_bus()/attach_runner() on the BusMetrics it returned"
+            ) from None
+
+    def attach_bus(self, bus: "Bus") -> "BusMetrics":
+        """Count the events ``bus`` fires."""
+        bus.fire_observers.append(self._on_fired)
+        return self
+
+    def attach_runner(self, runner: "Runner") -> "BusMetrics":
+        """Count what ``runner`` does, and report its in-flight entries and groups."""
+        for listener in runner.listeners:
+            for outcome in ("ok", "error"):
+                self.processed.labels(listener.name, outcome)
+            self.duration.labels(listener.name)
+        runner.outcome_observers.append(self._on_outcome)
+        runner.duration_observers.append(self._on_duration)
+        runner.stats = _ObservedStats(runner.stats, self._on_stat)
+        self._collector.runners.append(runner)
+        return self
+
+    def _on_fired(self, message: "EventMessage") -> None:
+        self.fired.labels(message.api_name, message.event_name).inc()
+
+    def _on_outcome(self, listener_name: str, outcome: str) -> None:
+        self.processed.labels(listener_name, outcome).inc()
+
+    def _on_duration(self, listener_name: str, seconds: float) -> None:
+        self.duration.labels(listener_name).observe(seconds)
+
+    def _on_stat(self, name: str, amount: int) -> None:
+        attribute = _STAT_COUNTERS.get(name)
+        if attribute is not None and amount > 0:
+            getattr(self, attribute).inc(amount)
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> Any:
+        """Serve this registry on ``http://host:port/metrics`` from a daemon thread."""
+        try:
+            result = prometheus_client.start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot serve metrics on {host}:{port}: {exc}") from None
+        self._server = result[0] if isinstance(result, tuple) else result
+        logger.info("serving Prometheus metrics on http://%s:%d/metrics", host, port)
+        return self._server
+
+    def close(self) -> None:
+        """Stop serving (if ``serve()`` was called)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def instrument(bus: "Bus", runner: Optional["Runner"] = None, registry: Any = None) -> BusMetrics:
+    """Register lightbus_sync's metrics for ``bus`` (and ``runner``) in ``registry``
+    (default: prometheus_client's global ``REGISTRY``); return the ``BusMetrics``."""
+    metrics = BusMetrics(registry).attach_bus(bus)
+    if runner is not None:
+        metrics.attach_runner(runner)
+    return metrics

@@ -1,0 +1,253 @@
+"""Which streams an operation looks at, and stream ids as times.
+
+Every ops function takes a *source*: a ``Bus`` (its config gives each API's Redis URL
+and ``stream_use``; its definitions, local or published on the bus, give the events of
+per-event APIs) or a bare ``RedisTransport`` (one Redis; ``stream_use`` defaults to
+``per_api``). APIs need not be defined locally: their stream names follow from the API
+name and ``stream_use`` alone; for a per-event API without known events the streams
+are found with ``SCAN``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+
+import attrs
+
+from ..errors import LightbusError
+from ..transport import RedisTransport
+from ..wire import STREAM_PER_API, STREAM_PER_EVENT, stream_key
+
+if TYPE_CHECKING:
+    from ..bus import Bus
+
+Source = Union["Bus", RedisTransport]
+
+_STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+DEAD_SUFFIX = "}:dead"
+
+
+@attrs.frozen
+class StreamTarget:
+    """One stream to look at: its key, the API (and event, for a per-event stream) it
+    carries, and the transport of the Redis holding it."""
+
+    stream: str
+    api_name: str
+    event_name: Optional[str]
+    transport: RedisTransport = attrs.field(eq=False, repr=False)
+
+
+# --- sources ---------------------------------------------------------------------------
+
+
+def is_bus(source: Any) -> bool:
+    from ..bus import Bus
+
+    return isinstance(source, Bus)
+
+
+def transport_of(source: Source, api_name: Optional[str] = None) -> RedisTransport:
+    """The transport holding ``api_name``'s streams (the default API's for None)."""
+    if isinstance(source, RedisTransport):
+        return source
+    if is_bus(source):
+        return source.transport_for(api_name or "default")
+    raise TypeError(f"expected a Bus or a RedisTransport, got {source!r}")
+
+
+def all_transports(source: Source) -> list[RedisTransport]:
+    """One transport per distinct Redis URL the source's APIs use."""
+    if isinstance(source, RedisTransport):
+        return [source]
+    seen: dict[str, RedisTransport] = {}
+    for name in ["default", *sorted(n for n in source.config.apis if n != "default")]:
+        transport = source.transport_for(name)
+        seen.setdefault(transport.url, transport)
+    return list(seen.values())
+
+
+def stream_use_of(source: Source, api_name: str, default: str = STREAM_PER_API) -> str:
+    if is_bus(source):
+        return source.config.api(api_name).redis.stream_use
+    return default
+
+
+def known_events(source: Source, api_name: str) -> Optional[list[str]]:
+    """The events of an API defined locally or published on the bus; None if unknown."""
+    if not is_bus(source):
+        return None
+    definition = source.local_definition(api_name)
+    if definition is None:
+        try:
+            document = source.schemas.remote_document(api_name)
+        except Exception:  # Redis away or a bad document: fall back to SCAN
+            document = None
+        if document is None:
+            return None
+        return sorted((document.get("events") or {}).keys())
+    return sorted(definition.events)
+
+
+def is_known_api(source: Source, api_name: str) -> bool:
+    return known_events(source, api_name) is not None
+
+
+# --- stream names ----------------------------------------------------------------------
+
+
+def parse_stream_key(stream: str) -> tuple[str, Optional[str]]:
+    """``api.*:stream`` -> (api, None); ``api.event:stream`` -> (api, event)."""
+    base = stream[: -len(":stream")] if stream.endswith(":stream") else stream
+    api_name, _, event_name = base.rpartition(".")
+    if not api_name:
+        return base, None
+    return api_name, None if event_name == "*" else event_name
+
+
+def stream_belongs_to_api(stream: str, api_name: str) -> bool:
+    """True for ``api.*:stream`` and ``api.<event>:stream`` (not a nested API's streams)."""
+    prefix = api_name + "."
+    if not (stream.startswith(prefix) and stream.endswith(":stream")):
+        return False
+    middle = stream[len(prefix): -len(":stream")]
+    return middle == "*" or bool(_IDENTIFIER.match(middle))
+
+
+def dead_letter_stream(stream: str) -> str:
+    """``{<stream>}:dead`` (as the runner names it)."""
+    return "{" + stream + DEAD_SUFFIX
+
+
+def stream_of_dead(dead_stream: str) -> Optional[str]:
+    """The original stream of ``{<stream>}:dead``; None for another key."""
+    if dead_stream.startswith("{") and dead_stream.endswith(DEAD_SUFFIX):
+        return dead_stream[1: -len(DEAD_SUFFIX)]
+    return None
+
+
+def api_streams(source: Source, api_name: str, event_name: Optional[str] = None) -> list[StreamTarget]:
+    """The stream(s) of an API (or of one of its events), by its ``stream_use``."""
+    transport = transport_of(source, api_name)
+    use = stream_use_of(source, api_name)
+    if use != STREAM_PER_EVENT:
+        return [StreamTarget(stream_key(api_name, "", STREAM_PER_API), api_name, None, transport)]
+    if event_name is not None:
+        return [StreamTarget(stream_key(api_name, event_name, STREAM_PER_EVENT), api_name, event_name, transport)]
+    events = set(known_events(source, api_name) or ())
+    for stream in transport.find_keys(_glob_escape(api_name) + ".*:stream"):
+        if stream_belongs_to_api(stream, api_name):
+            event = parse_stream_key(stream)[1]
+            if event:
+                events.add(event)
+    return [
+        StreamTarget(stream_key(api_name, event, STREAM_PER_EVENT), api_name, event, transport)
+        for event in sorted(events)
+    ]
+
+
+def dedupe(targets: Iterable[StreamTarget]) -> list[StreamTarget]:
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for target in targets:
+        key = (target.transport.url, target.stream)
+        if key not in seen:
+            seen.add(key)
+            result.append(target)
+    return result
+
+
+def bus_streams(source: Source, apis: Iterable[str] = (), *, include_local: bool = True) -> list[StreamTarget]:
+    """Streams of the bus's local APIs and registered listeners (when ``include_local``),
+    and of the APIs named in ``apis`` (``api`` or ``api.event``)."""
+    targets: list[StreamTarget] = []
+    if include_local and is_bus(source):
+        for definition in source.local_apis():
+            targets += api_streams(source, definition.name)
+        for listener in source.listeners:
+            for stream in listener.streams:
+                api_name, event_name = parse_stream_key(stream)
+                targets.append(StreamTarget(stream, api_name, event_name, source.transport_for(api_name)))
+    for text in apis:
+        api_name, event_name = resolve_api_argument(source, text)
+        targets += api_streams(source, api_name, event_name)
+    return dedupe(targets)
+
+
+def resolve_api_argument(source: Source, text: str) -> tuple[str, Optional[str]]:
+    """Split ``API[.EVENT]``: dotted API names make ``a.b.c`` ambiguous, so prefer what
+    is known (a defined or published API), then what exists on Redis, then the whole
+    text as an API name."""
+    if is_known_api(source, text):
+        return text, None
+    head, _, tail = text.rpartition(".")
+    if head and is_known_api(source, head):
+        return head, tail
+    transport = transport_of(source, text)
+    if transport.key_exists(stream_key(text, "", STREAM_PER_API)):
+        return text, None
+    if head:
+        head_transport = transport_of(source, head)
+        if head_transport.key_exists(stream_key(head, "", STREAM_PER_API)) or head_transport.key_exists(
+            stream_key(head, tail, STREAM_PER_EVENT)
+        ):
+            return head, tail
+    if any(stream_belongs_to_api(s, text) for s in transport.find_keys(_glob_escape(text) + ".*:stream")):
+        return text, None
+    return text, None
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
+
+
+# --- ids and times ---------------------------------------------------------------------
+
+
+def looks_like_stream_id(text: str) -> bool:
+    return bool(_STREAM_ID.match(text))
+
+
+def id_millis(entry_id: Union[str, bytes]) -> int:
+    if isinstance(entry_id, bytes):
+        entry_id = entry_id.decode()
+    return int(entry_id.partition("-")[0])
+
+
+def id_time(entry_id: Union[str, bytes, None]) -> Optional[datetime.datetime]:
+    """When an entry was added, from its id (``<unix ms>-<seq>``), in UTC."""
+    if not entry_id:
+        return None
+    return datetime.datetime.fromtimestamp(id_millis(entry_id) / 1000, tz=datetime.timezone.utc)
+
+
+def since_to_min_id(since: Union[str, datetime.datetime, None]) -> Optional[str]:
+    """``--since``: a stream id, or an ISO 8601 date/datetime (naive = local time) as
+    ``<unix ms>-0``. Raises ``LightbusError`` for anything else."""
+    if since is None or since == "":
+        return None
+    if isinstance(since, datetime.datetime):
+        moment = since
+    else:
+        text = str(since).strip()
+        if looks_like_stream_id(text):
+            return text if "-" in text else text + "-0"
+        try:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise LightbusError(
+                f"--since {text!r}: use a stream id (1700000000000-0) or an ISO 8601 datetime "
+                f"(2024-05-01T10:00:00Z; without a zone it is local time)"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return f"{max(int(moment.timestamp() * 1000), 0)}-0"
+
+
+def text(value: Union[str, bytes, None]) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

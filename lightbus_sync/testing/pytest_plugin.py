@@ -1,0 +1,73 @@
+"""The lightbus_sync pytest plugin (registered as ``lightbus_sync`` through the
+``pytest11`` entry point, so installing the package enables it).
+
+Fixtures:
+
+- ``lightbus_bus``: the bus under test. By default the bus of the bus module
+  (``$LIGHTBUS_MODULE``, else ``bus``), as ``lightbus-sync run`` finds it; override it
+  in your ``conftest.py`` to return your own bus.
+- ``bus_recorder``: a started :class:`~lightbus_sync.testing.BusRecorder` on
+  ``lightbus_bus`` for the test: fires are recorded, nothing reaches Redis::
+
+      def test_signup(client, bus_recorder):
+          client.post("/users", data={"username": "adam"})
+          bus_recorder.assert_fired("auth.user_created", username="adam")
+
+- ``redis_server``: a private, real ``redis-server`` on a free 127.0.0.1 port for the
+  whole session (never the machine's 6379), removed at the end. Its ``url`` is
+  ``redis://127.0.0.1:PORT/0``; call ``flushall()`` to start a test from empty.
+
+Every fixture here is a default: a fixture of the same name in a ``conftest.py`` (or a
+test module) overrides it, as pytest resolves the closest definition first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+
+@pytest.fixture
+def lightbus_bus() -> Any:
+    """The bus of the bus module (``$LIGHTBUS_MODULE``, else ``bus``); override to
+    return your own."""
+    from lightbus_sync.bus_module import import_bus_module
+
+    try:
+        _, bus = import_bus_module()
+    except ImportError as exc:
+        pytest.fail(
+            f"lightbus_bus: cannot import the bus module ({exc}); set $LIGHTBUS_MODULE, or define "
+            f"a `lightbus_bus` fixture returning your bus in conftest.py",
+            pytrace=False,
+        )
+    return bus
+
+
+@pytest.fixture
+def bus_recorder(lightbus_bus: Any) -> Iterator[Any]:
+    """Record ``lightbus_bus``'s fires for this test instead of writing them."""
+    from lightbus_sync.testing.recorder import BusRecorder
+
+    recorder = BusRecorder(lightbus_bus).start()
+    try:
+        yield recorder
+    finally:
+        recorder.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A real, private redis-server for the session (see the module docs)."""
+    from lightbus_sync.testing.redis_server import RedisServer, RedisServerNotFound
+
+    try:
+        server = RedisServer()
+    except RedisServerNotFound as exc:
+        pytest.fail(f"redis_server: {exc}", pytrace=False)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()

@@ -1,0 +1,5 @@
+"""Real Lightbus bus module with no APIs and no listeners (for ``lightbus dumpschema``)."""
+
+import lightbus
+
+bus = lightbus.create()

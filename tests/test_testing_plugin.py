@@ -1,0 +1,137 @@
+"""The pytest plugin (entry point ``pytest11: lightbus_sync``): its fixtures work in a
+user's project, and a project's own fixtures of the same names win over them (as ours
+do in this suite: tests/conftest.py defines ``redis_server``)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lightbus_sync.testing import RedisServer
+
+
+def test_the_plugin_is_registered_and_loaded_here(request: pytest.FixtureRequest, redis_server):
+    entry_points = [e for e in importlib.metadata.entry_points(group="pytest11") if e.name == "lightbus_sync"]
+    assert [e.value for e in entry_points] == ["lightbus_sync.testing.pytest_plugin"]
+    plugin = request.config.pluginmanager.get_plugin("lightbus_sync")
+    assert plugin is not None and plugin.__name__ == "lightbus_sync.testing.pytest_plugin"
+    # Our conftest's session server, not the plugin's: both are RedisServers, but only
+    # conftest's fixture is the one defined in tests/conftest.py.
+    manager = request._fixturemanager  # no public API tells where a fixture was defined
+    try:
+        definitions = manager.getfixturedefs("redis_server", request.node)  # pytest >= 8.1
+    except (TypeError, AttributeError):
+        definitions = manager.getfixturedefs("redis_server", request.node.nodeid)
+    assert Path(definitions[-1].func.__code__.co_filename).name == "conftest.py"
+    assert isinstance(redis_server, RedisServer)
+
+
+def run_pytest(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIGHTBUS_", "PYTEST_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=str(project), env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+USER_BUS = '''
+import lightbus_sync
+from lightbus_sync import Api, Event, Parameter
+
+
+class ShopApi(Api):
+    order_placed = Event(parameters=(Parameter("order_id", int), Parameter("total", float)))
+
+    class Meta:
+        name = "plugin_shop.orders"
+
+
+bus = lightbus_sync.create(service_name="shop", redis_url="redis://127.0.0.1:1/0",
+                           config={"apis": {"default": {"event_fire_timeout": 0.2}}})
+
+
+def place_order(order_id, total):
+    bus.plugin_shop.orders.order_placed.fire(order_id=order_id, total=total)
+'''
+
+USER_TESTS = '''
+import pytest
+import redis
+
+import lightbus_sync
+from lightbus_sync.testing import BusRecorder, RedisServer
+
+from bus import bus, place_order
+
+
+def test_bus_recorder_records_the_default_bus_module(bus_recorder, lightbus_bus):
+    assert lightbus_bus is bus and isinstance(bus_recorder, BusRecorder) and bus_recorder.active
+    place_order(7, 12.5)
+    bus_recorder.assert_fired_once("plugin_shop.orders.order_placed", order_id=7, total=12.5)
+
+
+def test_recording_ends_with_the_test():
+    with pytest.raises(lightbus_sync.BusUnavailable):
+        place_order(8, 1.0)
+
+
+def test_redis_server_is_private_and_real(redis_server):
+    assert isinstance(redis_server, RedisServer)
+    assert redis_server.host == "127.0.0.1" and redis_server.port != 6379
+    redis_server.flushall()
+    client = redis_server.client()
+    assert client.info("server")["process_id"] == redis_server.pid
+    other = lightbus_sync.create(redis_url=redis_server.url, service_name="shop2")
+    try:
+        other.plugin_shop.orders.order_placed.fire(order_id=1, total=2.0)
+    finally:
+        other.close()
+    assert client.xlen("plugin_shop.orders.*:stream") == 1
+    client.close()
+'''
+
+
+def test_fixtures_work_in_a_users_project(tmp_path: Path):
+    (tmp_path / "bus.py").write_text(USER_BUS)
+    (tmp_path / "test_user.py").write_text(USER_TESTS)
+    result = run_pytest(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+def test_a_projects_own_fixtures_override_the_plugins(tmp_path: Path):
+    (tmp_path / "conftest.py").write_text(textwrap.dedent('''
+        import pytest
+        import lightbus_sync
+
+
+        @pytest.fixture(scope="session")
+        def redis_server():
+            return "the project's own redis_server"
+
+
+        @pytest.fixture
+        def lightbus_bus():
+            return lightbus_sync.create(service_name="mine", redis_url="redis://127.0.0.1:1/0")
+    '''))
+    (tmp_path / "test_override.py").write_text(textwrap.dedent('''
+        def test_override(redis_server, bus_recorder, lightbus_bus):
+            assert redis_server == "the project's own redis_server"
+            assert bus_recorder.bus is lightbus_bus and lightbus_bus.service_name == "mine"
+    '''))
+    result = run_pytest(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_missing_bus_module_is_a_clear_failure(tmp_path: Path):
+    (tmp_path / "test_nobus.py").write_text("def test_it(bus_recorder):\n    pass\n")
+    result = run_pytest(tmp_path)
+    assert result.returncode == 1
+    assert "cannot import the bus module" in result.stdout and "lightbus_bus" in result.stdout
