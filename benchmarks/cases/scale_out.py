@@ -1,0 +1,123 @@
+"""Case ``scale_out``: 1, 2 and 4 ``lightbus-sync run`` processes (8 threads each)
+sharing one consumer group drain a backlog of N entries (no-op handler).
+
+Same start as backlog_memory: the group is created after the backlog, the processes
+start, and once every one of them reads, ``XGROUP SETID <group> 0`` plus a noop entry
+hand them the backlog; the clock stops when all N are delivered and acked. CPU over the drain
+window (psutil): the redis-server process (% of one core: 100% is Redis's ceiling,
+it runs commands on one thread), the runner processes together, and the whole
+machine (% of all cores). N = 100,000 (quick: 20,000).
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+
+from ..common import (
+    AUTH_STREAM, RunnerProcess, bare_client, cpu_seconds, group_drained, prefill, release_backlog, stop_processes,
+    unique, wait_for_consumers,
+)
+from ..framework import Case, Context, Metric, Variant
+
+THREADS = 8
+
+
+def _n(ctx: Context) -> int:
+    return ctx.size(20_000, 100_000)
+
+
+def _variant(processes: int):
+    def run(ctx: Context, rep: int) -> dict[str, float]:
+        n = _n(ctx)
+        client = bare_client(ctx)
+        runners: list[RunnerProcess] = []
+        try:
+            last_id = prefill(client, AUTH_STREAM, n)
+            service = unique("bench-scale")
+            group = f"{service}-drain"
+            client.xgroup_create(AUTH_STREAM, group, id="$")
+            runners = [RunnerProcess(ctx, service, f"scale-{i}", threads=THREADS) for i in range(processes)]
+            wait_for_consumers(client, AUTH_STREAM, group, runners)
+            redis_cpu0 = cpu_seconds(ctx.redis_pid)
+            runners_cpu0 = sum(cpu_seconds(r.pid) for r in runners)
+            psutil.cpu_percent(None)
+            last_id = release_backlog(client, AUTH_STREAM, group)
+            t0 = time.perf_counter()
+            while not group_drained(client, AUTH_STREAM, group, last_id):
+                for r in runners:
+                    r.check_alive()
+                if time.perf_counter() - t0 > 300:
+                    raise TimeoutError("backlog not drained in 300 s")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - t0
+            machine = psutil.cpu_percent(None)
+            redis_cpu = cpu_seconds(ctx.redis_pid) - redis_cpu0
+            runners_cpu = sum(cpu_seconds(r.pid) for r in runners) - runners_cpu0
+        finally:
+            stop_processes(runners, client, AUTH_STREAM)
+            client.delete(AUTH_STREAM)
+            client.close()
+        return {
+            "rate": n / elapsed,
+            "redis_cpu_pct": 100 * redis_cpu / elapsed,
+            "runners_cpu_pct": 100 * runners_cpu / elapsed,
+            "machine_cpu_pct": machine,
+        }
+
+    return run
+
+
+def _summarize(ctx: Context, result: dict) -> list[str]:
+    notes = []
+    cores = psutil.cpu_count() or 1
+    limit = None
+    for name, data in result["variants"].items():
+        m = data["metrics"]
+        if "rate" not in m:
+            continue
+        rate, redis_pct = m["rate"]["median"], m["redis_cpu_pct"]["median"]
+        runners_pct, machine = m["runners_cpu_pct"]["median"], m["machine_cpu_pct"]["median"]
+        others = m.get("background_cpu_pct", {}).get("median", 0.0)
+        ceiling = f"{rate / (redis_pct / 100):,.0f}" if redis_pct > 0 else "?"
+        notes.append(
+            f"{name}: {rate:,.0f} events/s; Redis {redis_pct:.0f}% of one core (so Redis alone would "
+            f"saturate near {ceiling} events/s); runners {runners_pct:.0f}%; other processes {others:.0f}%; "
+            f"machine {machine:.0f}% of {cores} cores"
+        )
+        if limit is not None:
+            continue
+        if redis_pct >= 85:
+            limit = f"Redis is the limit from {name}: its command thread is {redis_pct:.0f}% busy"
+        elif runners_pct + redis_pct >= 85 * cores:
+            limit = (f"the runners use the machine's {cores} cores from {name} "
+                     f"({runners_pct + redis_pct:.0f}% of a core with Redis), long before Redis is the limit")
+        elif machine >= 90:
+            limit = (f"the machine's {cores} cores are full from {name} ({machine:.0f}% busy, other processes "
+                     f"{others:.0f}% of a core): CPU, not Redis ({redis_pct:.0f}% of a core), is the limit here")
+    notes.append(limit or "neither Redis nor the machine's CPUs were saturated")
+    return notes
+
+
+def build() -> Case:
+    return Case(
+        name="scale_out",
+        title="scale-out: 1/2/4 runner processes in one group draining a backlog",
+        description=__doc__,
+        variants=[
+            Variant("1 process", _variant(1), baseline=True),
+            Variant("2 processes", _variant(2)),
+            Variant("4 processes", _variant(4)),
+        ],
+        metrics=[
+            Metric("rate", "drain rate", "events/s"),
+            Metric("redis_cpu_pct", "Redis CPU", "% of 1 core", ratio=False, fmt="{:.0f}"),
+            Metric("runners_cpu_pct", "runners CPU", "% of 1 core", ratio=False, fmt="{:.0f}"),
+            Metric("machine_cpu_pct", "machine CPU", "% of all cores", ratio=False, fmt="{:.0f}"),
+        ],
+        reps=3,
+        quick_reps=1,
+        summarize=_summarize,
+        parameters={"events": {"quick": 20_000, "full": 100_000}, "threads_per_process": THREADS},
+    )

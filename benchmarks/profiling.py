@@ -1,0 +1,204 @@
+"""Profiles behind the benchmark figures (evidence for performance reports).
+
+    python -m benchmarks.profiling fire [--n 20000]          # pyinstrument, one thread
+    python -m benchmarks.profiling fire_many [--n 500]       # pyinstrument, batches of 100
+    python -m benchmarks.profiling consume [--n 200000] [--threads 8] [--prefetch P]
+    python -m benchmarks.profiling fire_costs                # per-step cost of fire(), timeit
+
+``consume`` runs a runner draining N pre-filled entries under ``py-spy record --gil``
+(only samples where a thread holds the GIL: where the CPU time of a GIL-bound
+process goes) and prints self and inclusive time of the runner's threads, by
+function. Each starts its own private redis-server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from lightbus_sync.testing.redis_server import RedisServer
+
+from .apps.definitions import KWARGS
+from .common import AUTH_STREAM, bare_client, make_bus, prefill, stop_runner
+from .framework import Context
+
+
+def _context(server: RedisServer) -> Context:
+    return Context(server.url, server.port, server.pid, False, os.getcwd())
+
+
+def profile_fire(n: int, many: bool) -> None:
+    from pyinstrument import Profiler
+
+    with RedisServer() as server:
+        bus = make_bus(_context(server), "profile-fire")
+        event = bus.bench_auth.user_created
+        calls = [dict(KWARGS) for _ in range(100)]
+        event.fire(**KWARGS)  # first fire publishes the schema
+        profiler = Profiler(interval=0.0002)
+        started = time.perf_counter()
+        with profiler:
+            for _ in range(n):
+                if many:
+                    event.fire_many(calls)
+                else:
+                    bus.bench_auth.user_created.fire(username="adam", email="adam@example.com", is_admin=False)
+        elapsed = time.perf_counter() - started
+        bus.close()
+    count = n * (100 if many else 1)
+    print(f"{count} events in {elapsed:.2f}s under the profiler ({count / elapsed:,.0f}/s)")
+    print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+def fire_costs() -> None:
+    """What each step of fire() costs per call, next to a bare pipelined XADD."""
+    import timeit
+    import uuid
+
+    from lightbus_sync import wire
+    from lightbus_sync.message import EventMessage
+
+    from .common import AUTH_STREAM, MAXLEN, auth_fields
+
+    with RedisServer() as server:
+        ctx = _context(server)
+        bus = make_bus(ctx, "profile-costs")
+        event = bus.bench_auth.user_created
+        event.fire(**KWARGS)
+        definition = event.definition
+        plain = dict(KWARGS)
+        schemas = getattr(bus, "schemas", None)
+        validator = schemas.validator("bench_auth", "user_created") if schemas is not None else None
+        steps = [
+            ("bus.bench_auth.user_created (attribute look-ups)", lambda: bus.bench_auth.user_created),
+            ("EventDefinition.bind (type checks)", lambda: definition.bind((), dict(KWARGS))),
+            ("wire.to_plain", (lambda: wire.to_plain("bench_auth", "user_created", plain))
+             if hasattr(wire, "to_plain") else None),
+            ("schema validator (fastjsonschema, validate.outgoing)", (lambda: validator(plain)) if validator else None),
+            ("str(uuid.uuid1()) (event id)", lambda: str(uuid.uuid1())),
+            ("str(uuid.uuid4()) (for comparison)", lambda: str(uuid.uuid4())),
+            ("wire.encode_event", lambda: wire.encode_event("x", "bench_auth", "user_created", 1, plain)),
+            ("EventMessage(...)", lambda: EventMessage("x", "bench_auth", "user_created", 1, plain, "s", "1-0")),
+            ("EventClient._encode (check + validate + id + encode)",
+             (lambda: event._encode((), dict(KWARGS))) if hasattr(event, "_encode") else None),
+        ]
+        n = 50_000
+        for name, step in steps:
+            cost = "n/a" if step is None else f"{timeit.timeit(step, number=n) / n * 1e6:6.2f} us"
+            print(f"  {name:<56} {cost}")
+        client, fields, calls = bare_client(ctx), auth_fields(), [dict(KWARGS) for _ in range(100)]
+
+        def bare() -> None:
+            with client.pipeline(transaction=False) as pipe:
+                for _ in range(100):
+                    pipe.xadd(AUTH_STREAM, fields, maxlen=MAXLEN, approximate=True)
+                pipe.execute()
+
+        for _ in range(3):
+            b = timeit.timeit(bare, number=200) / 20_000 * 1e6
+            f = timeit.timeit(lambda: event.fire_many(calls), number=200) / 20_000 * 1e6
+            print(f"  per event: bare pipelined XADD {b:5.2f} us, fire_many {f:5.2f} us "
+                  f"(+{f - b:.2f} us, ratio {b / f:.2f})")
+        bus.close()
+
+
+def _consume_child(n: int, threads: int, prefetch) -> None:
+    with RedisServer() as server:
+        ctx = _context(server)
+        client = bare_client(ctx)
+        prefill(client, AUTH_STREAM, n)
+        bus = make_bus(ctx, "profile-consume")
+        counter = itertools.count(1)
+        done = threading.Event()
+
+        def noop(username, email, is_admin):
+            if next(counter) == n:
+                done.set()
+
+        bus.bench_auth.user_created.listen(noop, listener_name="noop", since="0")
+        started = time.perf_counter()
+        runner = bus.start_listener_thread(threads=threads, prefetch=prefetch)
+        done.wait(600)
+        elapsed = time.perf_counter() - started
+        stop_runner(runner, client, AUTH_STREAM)
+        bus.close()
+        print(f"handled {n} in {elapsed:.2f}s under py-spy ({n / elapsed:,.0f}/s), threads={threads} "
+              f"prefetch={prefetch or 'default'}", file=sys.stderr)
+
+
+def summarize_raw(path: str, only: str = "Thread._bootstrap", top: int = 25) -> str:
+    """Self and inclusive sample shares by function from py-spy's raw (collapsed) output."""
+    self_time: collections.Counter = collections.Counter()
+    inclusive: collections.Counter = collections.Counter()
+    total = 0
+    with open(path) as fh:
+        for line in fh:
+            stack, _, count = line.rstrip().rpartition(" ")
+            if only and only not in stack:
+                continue
+            samples = int(count)
+            total += samples
+            frames = [_without_line(f) for f in stack.split(";")]
+            self_time[frames[-1]] += samples
+            for frame in set(frames):
+                inclusive[frame] += samples
+    lines = [f"{total} samples of threads holding the GIL (runner threads only)", "", "self:"]
+    lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in self_time.most_common(top)]
+    lines += ["", "inclusive:"]
+    lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in inclusive.most_common(top + 3)
+              if not f.startswith("Thread.")]
+    return "\n".join(lines)
+
+
+def _without_line(frame: str) -> str:
+    """``Queue.put (queue.py:152)`` -> ``Queue.put (queue.py)``: by function, not line."""
+    name, sep, where = frame.rpartition(" (")
+    return f"{name} ({where.split(':')[0].rstrip(')')})" if sep else frame
+
+
+def profile_consume(n: int, threads: int, prefetch) -> None:
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        raise SystemExit("py-spy is not installed: pip install -r benchmarks/requirements.txt")
+    with tempfile.TemporaryDirectory() as directory:
+        raw = os.path.join(directory, "consume.raw")
+        command = [py_spy, "record", "--gil", "--rate", "250", "--format", "raw", "--output", raw, "--",
+                   sys.executable, "-m", "benchmarks.profiling", "consume", "--child", "--n", str(n),
+                   "--threads", str(threads)]
+        if prefetch:
+            command += ["--prefetch", str(prefetch)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        print(summarize_raw(raw))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profiling", description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("fire", "fire_many", "consume", "fire_costs"))
+    parser.add_argument("--n", type=int, help="fires (fire), batches (fire_many) or events (consume)")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--prefetch", type=int)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.what == "fire":
+        profile_fire(args.n or 20_000, many=False)
+    elif args.what == "fire_many":
+        profile_fire(args.n or 500, many=True)
+    elif args.what == "fire_costs":
+        fire_costs()
+    elif args.child:
+        _consume_child(args.n or 200_000, args.threads, args.prefetch)
+    else:
+        profile_consume(args.n or 200_000, args.threads, args.prefetch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
