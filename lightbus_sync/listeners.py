@@ -290,6 +290,8 @@ class ListenerRegistry:
           ``concurrency=1`` handles its events one at a time in stream order.
         - ``max_deliveries``, ``retry_backoff=(min_s, max_s)``, ``dead_letter_on``,
           ``on_error``: what happens when the handler raises (see the runner docs).
+          ``max_deliveries`` counts handler runs, including runs that never finished
+          because the process died: an entry that kills its process is dead-lettered too.
         """
         if listener_name is None:
             raise InvalidListener(

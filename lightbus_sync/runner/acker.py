@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import redis
 
 from ..transport import TRANSIENT_ERRORS
-from .state import Work
+from .state import Work, attempts_field, attempts_key
 
 if TYPE_CHECKING:
     from .runner import Runner
@@ -40,6 +40,12 @@ class Acker:
     def ack(self, work: Work) -> None:
         """Queue ``work``'s entry for XACK (returns at once)."""
         self._queue.put(work)
+
+    def ack_now(self, work: Work) -> None:
+        """Ack ``work``'s entry from the calling thread, before returning (queued for the
+        acker thread instead if Redis is away)."""
+        if not self._send([work]):
+            self.ack(work)
 
     def stop(self, deadline: float) -> bool:
         """Ack everything queued (retrying until ``deadline``), then end; True if all acked."""
@@ -91,8 +97,6 @@ class Acker:
 
     def _send(self, batch: list[Work]) -> bool:
         runner = self._runner
-        from .runner import attempts_field, attempts_key
-
         by_transport: dict[object, dict[tuple[str, str], list[bytes]]] = defaultdict(lambda: defaultdict(list))
         forget: dict[object, list[tuple[str, str]]] = defaultdict(list)
         for work in batch:

@@ -30,10 +30,10 @@ def describe_error(error: BaseException, with_type: bool = True) -> str:
     return f"{type(error).__name__}: {text}" if with_type else text
 
 
-def retry_delay(delivery_count: int, low: float, high: float) -> float:
-    """Exponential backoff with jitter: ``low * 2**(n-1)``, capped at ``high``, then
-    scaled by a random factor in [0.5, 1]."""
-    delay = min(high, low * (2 ** max(delivery_count - 1, 0)))
+def retry_delay(run: int, low: float, high: float) -> float:
+    """Backoff after the ``run``-th run failed, with jitter: ``low * 2**(run-1)``, capped
+    at ``high``, then scaled by a random factor in [0.5, 1]."""
+    delay = min(high, low * (2 ** max(run - 1, 0)))
     return delay * (0.5 + random.random() / 2)
 
 
@@ -121,7 +121,7 @@ def _run(runner: "Runner", work: Work, message: EventMessage, log_extra: dict[st
     if work.delivery_count == 1:
         runner.acker.ack(work)
     else:
-        runner.ack_now(work)  # before the next redelivered run, which might kill the process
+        runner.acker.ack_now(work)  # before the next redelivered run, which might kill the process
 
 
 def _handle_failure(

@@ -26,7 +26,10 @@ from .lanes import Lane
 from .processing import describe_error, process
 from .reader import Reader
 from .reclaimer import Reclaimer
-from .state import InFlight, Stats, Work
+from .state import InFlight, Stats, Work, attempts_field, attempts_key
+
+#: Attempt counters of entries never settled (stream trimmed, group deleted) expire.
+_ATTEMPTS_TTL = 7 * 24 * 3600
 
 if TYPE_CHECKING:
     from ..bus import Bus
@@ -42,20 +45,6 @@ _MAX_ERROR_TEXT = 2000
 def dead_letter_stream(stream: str) -> str:
     """``{<stream>}:dead``: beside its stream, in the same Redis Cluster slot."""
     return "{" + stream + "}:dead"
-
-
-def attempts_key(stream: str) -> str:
-    """``{<stream>}:attempts``: a hash counting, per ``<group> <entry id>``, the handler
-    runs started on redeliveries of entries not yet acked (same cluster slot)."""
-    return "{" + stream + "}:attempts"
-
-
-def attempts_field(work: Work) -> str:
-    return f"{work.listener.group} {work.entry_id.decode()}"
-
-
-#: Attempt counters of entries never settled (stream trimmed, group deleted) expire.
-_ATTEMPTS_TTL = 7 * 24 * 3600
 
 
 class Runner:
@@ -176,9 +165,11 @@ class Runner:
         return True
 
     def stop(self, timeout: Optional[float] = None) -> bool:
-        """Stop reading, let in-flight handlers finish (within ``timeout``, default the
-        shutdown timeout) and ack them. True if everything finished and was acked;
-        whatever did not stays pending on Redis for reclaim. Safe to call twice."""
+        """Stop reading, give back the entries fetched but not started (they stay pending,
+        claimable at once by any live consumer), let running handlers finish (within
+        ``timeout``, default the shutdown timeout) and ack them. True if every handler
+        finished and was acked; whatever did not stays pending on Redis for reclaim.
+        Safe to call twice."""
         with self._stop_lock:
             if self._stop_result is not None:
                 return self._stop_result
@@ -344,19 +335,6 @@ class Runner:
         finally:
             if acquired:
                 self._redelivery_lock.release()
-
-    def ack_now(self, work: Work) -> None:
-        """Ack at once, from the worker (falls back to the acker if Redis is away)."""
-        try:
-            self.transport_of(work.listener).ack(
-                {(work.stream, work.listener.group): [work.entry_id]},
-                [(attempts_key(work.stream), attempts_field(work))],
-            )
-        except (redis.RedisError, *TRANSIENT_ERRORS):
-            self.acker.ack(work)
-            return
-        self.in_flight.discard(work.stream, work.listener.group, work.entry_id)
-        self.stats.add("acked")
 
     def count_attempt(self, work: Work) -> Optional[int]:
         """Count a handler run about to start on a redelivered entry; return how many

@@ -24,6 +24,16 @@ class Work:
     delivery_count: int
 
 
+def attempts_key(stream: str) -> str:
+    """``{<stream>}:attempts``: a hash counting, per ``<group> <entry id>``, the handler
+    runs started on redeliveries of entries not yet acked (in the stream's cluster slot)."""
+    return "{" + stream + "}:attempts"
+
+
+def attempts_field(work: Work) -> str:
+    return f"{work.listener.group} {work.entry_id.decode()}"
+
+
 class InFlight:
     """Entries this runner holds (queued or being handled) and has not yet acked or
     released, per (stream, group). Their leases are renewed until they leave."""
