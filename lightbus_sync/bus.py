@@ -22,13 +22,20 @@ import redis
 
 from .api import ApiDefinition, EventDefinition, catalogue
 from .config import RootConfig, default_process_name, load_config
-from .errors import InvalidApiDefinition, InvalidFireCall, LightbusError, SchemaMismatch, UnknownApi
+from .errors import (
+    InvalidApiDefinition,
+    InvalidFireCall,
+    InvalidParameterValue,
+    LightbusError,
+    SchemaMismatch,
+    UnknownApi,
+)
 from .names import check_api_name
 from .message import EventMessage
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
-from .wire import encode_event, stream_key, to_plain
+from .wire import encode_event, entry_size, stream_key, to_plain
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +294,7 @@ class EventClient:
         self._max_length = settings.max_stream_length
         self._fire_timeout = api_config.event_fire_timeout
         self._validate_outgoing = api_config.validate.outgoing
+        self._max_entry_size = settings.max_entry_size
         self._is_local = bus.local_definition(definition.api_name) is not None
         self._published = False
 
@@ -314,6 +322,13 @@ class EventClient:
                     ) from None
         event_id = str(uuid.uuid4())
         fields = encode_event(event_id, definition.api_name, definition.name, definition.version, plain)
+        if self._max_entry_size and entry_size(fields) > self._max_entry_size:
+            largest = max(plain, key=lambda name: len(fields[":" + name]))
+            raise InvalidParameterValue(
+                f"{definition.canonical_name}: the event is {entry_size(fields):,} bytes, over max_entry_size "
+                f"({self._max_entry_size:,}; apis.<name>.event_transport.redis.max_entry_size); "
+                f"the largest parameter is {largest!r} ({len(fields[':' + largest]):,} bytes)"
+            )
         return event_id, values, fields
 
     def _publish_schema_once(self) -> None:

@@ -107,7 +107,7 @@ BLOB_DESERIALIZER = "lightbus.serializers.BlobMessageDeserializer"
 @attrs.frozen
 class RedisEventTransportConfig:
     """``apis.<name>.event_transport.redis``: every key Lightbus 1.1.2 accepts, plus
-    lightbus_sync's own (``socket_timeout``, ``block_ms``).
+    lightbus_sync's own (``socket_timeout``, ``block_ms``, ``max_entry_size``).
 
     Accepted but unused (Lightbus's): ``connection_parameters`` (aioredis pool options),
     ``service_name`` / ``consumer_name`` (set the top-level ``service_name`` /
@@ -134,6 +134,8 @@ class RedisEventTransportConfig:
     deserializer: str = attrs.field(default=BY_FIELD_DESERIALIZER, validator=_one_of(BY_FIELD_DESERIALIZER))
     socket_timeout: float = attrs.field(default=5.0, validator=_positive)
     block_ms: int = attrs.field(default=1000, validator=_positive)
+    #: bytes; a larger event is refused by fire() and dead-lettered by listeners; 0: no limit
+    max_entry_size: int = attrs.field(default=1_048_576, validator=_non_negative)
 
     @property
     def effective_reclaim_interval(self) -> float:

@@ -69,6 +69,11 @@ def encode_event(
     return fields
 
 
+def entry_size(fields: Mapping[Any, Any]) -> int:
+    """Bytes of an entry's field names and values (str counted as UTF-8 for ASCII text)."""
+    return sum(len(key) + len(value) for key, value in fields.items())
+
+
 @attrs.frozen
 class RawEvent:
     """A decoded entry before its parameters are cast: metadata plus JSON-decoded values."""

@@ -38,18 +38,10 @@ not roll back, but nothing after the failing command runs): if anything fails, t
 letter stays where it was. The replayed entry starts with a delivery count of 1, so
 it gets the listener's full retry budget again.
 
-What the runner has to do (not done here: the runner belongs to others; the exact diff
-is in the report of issue 8, tested end to end on a scratch copy)
-- read ``replay_stream(s, listener.group)`` beside each of ``listener.streams`` (reader,
-  reclaimer scan, consumer sweep, stop-time consumer cleanup), creating the group on it
-  at ``0`` (never at ``since``/``$``), also when healing NOGROUP;
-- delete (``XDEL``) an entry of a replay stream once it is acked or dead-lettered again:
-  only that group reads it;
-- dead-letter an entry of a replay stream to ``{<stream>}:dead`` of the original stream,
-  with ``dl:stream`` the original stream, so it can be replayed again the same way (a
-  key derived from the replay stream, ``{{<stream>}:replay:<g>}:...``, would hash on
-  ``{<stream>`` and land in another cluster slot: derive helper keys from the original
-  stream, ``original_stream_of_replay()``).
+The runner reads ``replay_stream(s, group)`` beside each of its streams (from ``0``),
+deletes a replay entry once it is acked or dead-lettered again (only that group reads
+it), and dead-letters a replayed entry to the ORIGINAL stream's ``{<stream>}:dead``
+(see lightbus_sync/runner/replay.py).
 """
 
 from __future__ import annotations
@@ -58,6 +50,8 @@ import datetime
 from typing import Any, Iterable, Optional, Sequence, Union
 
 import attrs
+
+from ..runner.replay import replay_stream
 
 from ..errors import LightbusError
 from ..transport import RedisTransport
@@ -93,11 +87,6 @@ class DeadLetterNotFound(LightbusError, LookupError):
 
 class AmbiguousDeadLetter(LightbusError, LookupError):
     """A dead-letter id found in several dead-letter streams: name the API or stream."""
-
-
-def replay_stream(stream: str, group: str) -> str:
-    """``{<stream>}:replay:<group>``: where replays for ``group`` go (same slot as the stream)."""
-    return "{" + stream + _REPLAY_INFIX + group
 
 
 def original_stream_of_replay(key: str) -> Optional[tuple[str, str]]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import redis
 
 from ..transport import TRANSIENT_ERRORS
+from .replay import is_replay_stream
 from .state import Work, attempts_field, attempts_key
 
 if TYPE_CHECKING:
@@ -107,6 +108,9 @@ class Acker:
         try:
             for transport, acks in by_transport.items():
                 transport.ack(acks, forget[transport])  # type: ignore[attr-defined]
+                for (stream, _group), ids in acks.items():
+                    if is_replay_stream(stream):  # read by this group alone: done with it
+                        transport.delete_entries(stream, [i.decode() for i in ids])  # type: ignore[attr-defined]
         except TRANSIENT_ERRORS as exc:
             logger.warning("acking %d entries failed (%s: %s); will retry", len(batch), type(exc).__name__, exc)
             return False

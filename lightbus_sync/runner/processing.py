@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DeadLetter, InvalidIncomingEvent, MalformedEntry
 from ..listeners import ON_ERROR_ACK, ON_ERROR_STOP
 from ..message import EventMessage
-from ..wire import decode_entry, is_noop
+from ..wire import decode_entry, entry_size, is_noop
 from .state import Work
 
 if TYPE_CHECKING:
@@ -52,6 +52,10 @@ def process(runner: "Runner", work: Work) -> None:
         return
     if is_noop(fields):
         runner.acker.ack(work)
+        return
+    limit = runner.settings_of(listener).max_entry_size
+    if limit and entry_size(fields) > limit:
+        runner.dead_letter(work, None, reason=f"too large: {entry_size(fields):,} bytes > max_entry_size {limit:,}")
         return
     try:
         raw = decode_entry(fields)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from ..transport import TRANSIENT_ERRORS
+from .replay import is_replay_stream
 from .state import Work
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Reader:
         self.ready.set()
         lane = runner.lane_of(listener)
         # Own pending entries first: read from id 0 upwards until none are left.
-        positions = {stream: "0" for stream in listener.streams}
+        positions = {stream: "0" for stream in runner.streams_of(listener)}
         while not runner.stopping.is_set():
             # Fetch no more than the workers have room for (COUNT applies per stream).
             room = lane.wait_for_room(_ROOM_POLL)
@@ -128,9 +129,10 @@ class Reader:
         return {entry_id: count for entry_id, (_, count) in rows.items()}
 
     def _ensure_groups(self, start_id: str) -> None:
-        for stream in self.listener.streams:
-            if self.transport.ensure_group(stream, self.listener.group, start_id):
-                logger.info("created consumer group %r on %s at %s", self.listener.group, stream, start_id)
+        for stream in self.runner.streams_of(self.listener):
+            start = "0" if is_replay_stream(stream) else start_id  # every replay is for this group
+            if self.transport.ensure_group(stream, self.listener.group, start):
+                logger.info("created consumer group %r on %s at %s", self.listener.group, stream, start)
 
     def _heal_groups(self, delay: "_Backoff") -> None:
         while not self.runner.stopping.is_set():

@@ -111,7 +111,7 @@ class Reclaimer:
             transport = runner.transport_of(listener)
             lane = runner.lane_of(listener)
             min_idle_ms = int(settings.acknowledgement_timeout * 1000)
-            for stream in listener.streams:
+            for stream in runner.streams_of(listener):
                 cursor = "0-0"
                 while not runner.stopping.is_set():
                     room = lane.room()
@@ -157,7 +157,7 @@ class Reclaimer:
         for listener in runner.listeners:
             ttl_ms = runner.settings_of(listener).consumer_ttl * 1000
             transport = runner.transport_of(listener)
-            for stream in listener.streams:
+            for stream in runner.streams_of(listener):
                 for consumer in transport.consumers(stream, listener.group):
                     name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
                     if name == runner.consumer_name or consumer.get("idle", 0) < ttl_ms:

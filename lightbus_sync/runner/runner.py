@@ -26,6 +26,7 @@ from .lanes import Lane
 from .processing import describe_error, process
 from .reader import Reader
 from .reclaimer import Reclaimer
+from .replay import original_stream, replay_stream
 from .state import InFlight, Stats, Work, attempts_field, attempts_key
 
 #: Attempt counters of entries never settled (stream trimmed, group deleted) expire.
@@ -234,6 +235,11 @@ class Runner:
 
     # --- used by readers, workers, reclaimer -------------------------------------------
 
+    def streams_of(self, listener: "Listener") -> list[str]:
+        """The streams a listener's group reads: its event streams, then a replay stream
+        for each (dead letters replayed for this group alone)."""
+        return [*listener.streams, *(replay_stream(s, listener.group) for s in listener.streams)]
+
     def transport_of(self, listener: "Listener") -> RedisTransport:
         return self._transports[listener.name]
 
@@ -389,9 +395,10 @@ class Runner:
         error_text = "" if error is None else describe_error(error, with_type=False)
         if len(error_text) > _MAX_ERROR_TEXT:
             error_text = error_text[:_MAX_ERROR_TEXT] + "..."
+        stream = original_stream(work.stream)  # a replayed entry dead-letters like the original
         meta = {
             "original_id": work.entry_id,
-            "stream": work.stream,
+            "stream": stream,
             "group": listener.group,
             "listener": listener.name,
             "consumer": self.consumer_name,
@@ -413,7 +420,7 @@ class Runner:
         while True:
             try:
                 transport.dead_letter(
-                    work.stream, dead_letter_stream(work.stream), attempts_key(work.stream), listener.group,
+                    work.stream, dead_letter_stream(stream), attempts_key(work.stream), listener.group,
                     work.entry_id, fields, settings.max_stream_length or 0,
                 )
                 break
@@ -425,6 +432,11 @@ class Runner:
                 logger.warning("dead-lettering %s failed (%s); retrying", work.entry_id.decode(), exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+        if stream != work.stream:  # from a replay stream, which only this group reads: drop it
+            try:
+                transport.delete_entries(work.stream, [work.entry_id.decode()])
+            except (redis.RedisError, *TRANSIENT_ERRORS):
+                pass
         logger.error(
             "dead-lettered entry %s of %s for listener %r: %s%s",
             work.entry_id.decode(), work.stream, listener.name, reason,
@@ -439,7 +451,7 @@ class Runner:
         per-process consumer names do not pile up."""
         for listener in self.listeners:
             transport = self.transport_of(listener)
-            for stream in listener.streams:
+            for stream in self.streams_of(listener):
                 try:
                     transport.delete_consumer_if_idle(stream, listener.group, self.consumer_name)
                 except (redis.RedisError, *TRANSIENT_ERRORS):

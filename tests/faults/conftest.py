@@ -1,6 +1,14 @@
-"""Print the fault-injection table at the end of the run."""
+"""Print the fault-injection table at the end of the run; never leave runners behind."""
 
-from .harness import RESULTS, format_table
+import pytest
+
+from .harness import RESULTS, format_table, stop_all_runners
+
+
+@pytest.fixture(autouse=True)
+def _no_runner_left_behind():
+    yield
+    stop_all_runners()
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -65,6 +65,14 @@ class ScenarioResult:
 
 
 RESULTS: list[ScenarioResult] = []
+_LIVE_RUNNERS: list["Runners"] = []
+
+
+def stop_all_runners() -> None:
+    """Stop every Runners set still running (after a failed assertion, say): a scenario
+    never leaves processes behind."""
+    while _LIVE_RUNNERS:
+        _LIVE_RUNNERS.pop().stop(timeout=5)
 
 
 def format_table(results: list[ScenarioResult]) -> str:
@@ -125,6 +133,7 @@ class Runners:
         return process
 
     def start(self) -> "Runners":
+        _LIVE_RUNNERS.append(self)
         for slot in range(self.count):
             self.spawn(slot)
         self._thread.start()
@@ -151,6 +160,8 @@ class Runners:
     def stop(self, timeout: float = 20) -> list[int]:
         """SIGTERM every process and wait; returns the exit codes of those this harness
         did not kill itself."""
+        if self in _LIVE_RUNNERS:
+            _LIVE_RUNNERS.remove(self)
         self._stop.set()
         self._thread.join(2)
         with self._lock:
