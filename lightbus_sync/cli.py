@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--process-name", "-p", help="the consumer name; keep it stable across restarts of one process slot")
     run.add_argument("--log-level", default=argparse.SUPPRESS, help="as the global --log-level (Lightbus's place for it)")
     run.add_argument("--threads", "-t", type=int, help="worker threads (default 8)")
-    run.add_argument("--prefetch", type=int, help="entries read ahead of the workers (default 2 x threads)")
+    run.add_argument("--prefetch", type=int, help="entries read ahead of the workers (default: the larger of 2 x threads and 2 x batch_size)")
     run.add_argument("--shutdown-timeout", type=float, help="seconds to drain on SIGTERM (default 30)")
     run.add_argument("--listener", action="append", help="run only this listener (repeatable)")
     run.add_argument("--schema", "-m", help="load schemas of remote APIs from this file or directory")

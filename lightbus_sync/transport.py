@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 import redis
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 
+from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, TransportError
-from .redis_url import make_client, redact
+from .redis_url import is_cluster_url, make_client, redact
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,22 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ReadOnlyError,  # a replica after failover
     ConnectionResetError,
     BrokenPipeError,
+    # Redis Cluster (redis-py refreshes its slot map before raising these):
+    ClusterDownError,  # CLUSTERDOWN, MASTERDOWN: a shard failing over
+    TryAgainError,  # TRYAGAIN: keys of one command split by a reshard in progress
+    AskError,  # and MovedError: redirections redis-py gave up following
+    SlotNotCoveredError,  # no known node serves the slot (slot map being refreshed)
 )
 
 
-#: Error replies that mean "not now" (failover in progress, a script running too long).
-_TRANSIENT_REPLY_PREFIXES = ("MASTERDOWN", "TRYAGAIN", "BUSY ", "LOADING")
+#: Error replies that mean "not now" (failover in progress, a script running too long;
+#: UNBLOCKED: a blocking read cut short because the node became a replica or the slot moved).
+_TRANSIENT_REPLY_PREFIXES = ("MASTERDOWN", "TRYAGAIN", "BUSY ", "LOADING", "UNBLOCKED", "CLUSTERDOWN")
+
+
+def is_transient_reply(exc: BaseException) -> bool:
+    """True for an error reply that means "not now" (see ``_TRANSIENT_REPLY_PREFIXES``)."""
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLY_PREFIXES)
 
 
 def _is_permanent(exc: BaseException) -> bool:
@@ -61,20 +73,36 @@ class RedisTransport:
         self.url = url
         self.safe_url = redact(url)
         self.socket_timeout = socket_timeout
+        #: True for a Redis Cluster (``redis+cluster://``): multi-key commands are then
+        #: split by hash slot (see ``slot_groups``).
+        self.is_cluster = is_cluster_url(url)
         self.client: redis.Redis = make_client(
             url, socket_timeout=socket_timeout, connect_timeout=connect_timeout
         )
-        # The same pool, replying raw for commands whose redis-py parsing loses data
-        # (XAUTOCLAIM on Redis 6.2 drops deleted entries' positions).
-        self._raw_client = redis.Redis(connection_pool=self.client.connection_pool)
-        self._raw_client.set_response_callback("XAUTOCLAIM", lambda response, **options: response)
+        if self.is_cluster:
+            # The cluster client replies raw to XAUTOCLAIM, XRANGE, XREVRANGE (cluster.py).
+            self._raw_client = self.client
+        else:
+            # The same pool, replying raw for commands whose redis-py parsing loses data
+            # (XAUTOCLAIM on Redis 6.2 drops deleted entries' positions).
+            self._raw_client = redis.Redis(connection_pool=self.client.connection_pool)
+            self._raw_client.set_response_callback("XAUTOCLAIM", lambda response, **options: response)
         self._scripts = _load_scripts(self.client)
         self._extra_clients: list[redis.Redis] = []
 
     def close(self) -> None:
         for client in [self.client, *self._extra_clients]:
             client.close()
-            client.connection_pool.disconnect()
+            if not is_cluster_client(client):
+                client.connection_pool.disconnect()
+
+    def slot_groups(self, keys: Sequence[str]) -> list[list[str]]:
+        """``keys`` in groups that one multi-key command may name: all of them for a
+        single Redis, one group per hash slot on a Redis Cluster (a multi-key command
+        across slots fails there with CROSSSLOT)."""
+        if not self.is_cluster:
+            return [list(keys)] if keys else []
+        return group_by_slot(keys)
 
     # --- retry -----------------------------------------------------------------------
 
@@ -176,7 +204,11 @@ class RedisTransport:
         names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.client.smembers("schemas"))
         if not names:
             return {}
-        values = self.client.mget([f"schema:{name}" for name in names])
+        keys = [f"schema:{name}" for name in names]
+        if self.is_cluster:
+            values = self.client.mget_nonatomic(keys)  # one MGET per hash slot
+        else:
+            values = self.client.mget(keys)
         return {
             name: value.decode() if isinstance(value, bytes) else value
             for name, value in zip(names, values) if value is not None
@@ -215,9 +247,14 @@ class RedisTransport:
 
         Id ``>`` gives new entries; ``0`` gives this consumer's own pending entries
         (BLOCK is then ignored by Redis). Deleted pending entries have no fields.
+
+        On a Redis Cluster, streams in different hash slots are read by one XREADGROUP
+        per slot (``_read_by_slot``); the runner's readers give one slot at a time.
         """
-        reply = client.xreadgroup(group, consumer, dict(streams), count=count, block=block_ms)
-        return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
+        def read(part: Mapping[str, str], block: Optional[int]) -> Any:
+            return client.xreadgroup(group, consumer, dict(part), count=count, block=block)
+
+        return _named(self._read_by_slot(read, streams, block_ms))
 
     def ack(self, acks: Mapping[tuple[str, str], Sequence[bytes]], forget: Sequence[tuple[str, str]] = ()) -> None:
         """``XACK`` for many (stream, group) -> ids, and ``HDEL`` of attempt counters
@@ -317,6 +354,8 @@ class RedisTransport:
     def _ops_raw_client(self) -> redis.Redis:
         """The same pool, with XRANGE/XREVRANGE replies left raw: an entry's fields as a
         flat list, in stream order, duplicate field names kept."""
+        if self.is_cluster:
+            return self.client  # replies raw to XRANGE/XREVRANGE (cluster.py)
         client = self.__dict__.get("_ops_raw")
         if client is None:
             client = redis.Redis(connection_pool=self.client.connection_pool)
@@ -333,7 +372,10 @@ class RedisTransport:
 
     def server_version(self) -> tuple[int, ...]:
         """``INFO server``: the Redis version, e.g. (7, 0, 15)."""
-        text = str(self.client.info("server").get("redis_version", "0"))
+        info = self.client.info("server")
+        if info and all(isinstance(value, dict) for value in info.values()):  # a cluster: node -> info
+            info = next(iter(info.values()))
+        text = str(info.get("redis_version", "0"))
         return tuple(int(p) for p in text.split(".") if p.isdigit()) or (0,)
 
     def stream_info(self, stream: str) -> Optional[dict]:
@@ -400,16 +442,45 @@ class RedisTransport:
         self, client: redis.Redis, streams: Mapping[str, str], count: int, block_ms: Optional[int]
     ) -> list[tuple[str, list[tuple[bytes, dict]]]]:
         """``XREAD [COUNT n] [BLOCK ms] STREAMS ...`` (no consumer group: nothing is
-        acked or claimed): [(stream, [(id, fields)])]. Use ``reading_client(block_ms)``."""
-        reply = client.xread(dict(streams), count=count, block=block_ms)
-        return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
+        acked or claimed): [(stream, [(id, fields)])]. Use ``reading_client(block_ms)``.
+        On a Redis Cluster, streams in different hash slots are read by one XREAD per
+        slot (``_read_by_slot``)."""
+        def read(part: Mapping[str, str], block: Optional[int]) -> Any:
+            return client.xread(dict(part), count=count, block=block)
+
+        return _named(self._read_by_slot(read, streams, block_ms))
+
+    def _read_by_slot(
+        self, read: Callable[[Mapping[str, str], Optional[int]], Any], streams: Mapping[str, str],
+        block_ms: Optional[int],
+    ) -> list[Any]:
+        """``read(streams, block_ms)``, once, when the streams share a hash slot (always on
+        a single Redis). Else (a Redis Cluster) one read per slot without blocking; if
+        none had entries and ``block_ms`` is set, one blocking read per slot for an equal
+        share of ``block_ms`` each, until one returns entries. Replies are concatenated."""
+        groups = self.slot_groups(list(streams))
+        if len(groups) <= 1:
+            return list(read(streams, block_ms) or ())
+        parts = [{stream: streams[stream] for stream in group} for group in groups]
+        replies: list[Any] = []
+        for part in parts:
+            replies += read(part, None) or ()
+        if any(entries for _, entries in replies) or block_ms is None:
+            return replies
+        share = max(int(block_ms) // len(parts), 1)
+        for part in parts:
+            reply = list(read(part, share) or ())
+            if any(entries for _, entries in reply):
+                return reply
+        return []
 
     def key_exists(self, key: str) -> bool:
         """``EXISTS key``."""
         return bool(self.client.exists(key))
 
     def find_keys(self, pattern: str, key_type: Optional[str] = "stream", count: int = 1000) -> list[str]:
-        """``SCAN 0 MATCH pattern [TYPE t] COUNT n`` to the end: the matching key names."""
+        """``SCAN 0 MATCH pattern [TYPE t] COUNT n`` to the end: the matching key names
+        (on a Redis Cluster, on every master)."""
         names = {
             key.decode() if isinstance(key, bytes) else key
             for key in self.client.scan_iter(match=pattern, count=count, _type=key_type)
@@ -436,6 +507,10 @@ class RedisTransport:
         for i in range(0, len(ids), 500):
             deleted += int(self.client.xdel(stream, *ids[i:i + 500]))
         return deleted
+
+
+def _named(reply: Any) -> list[tuple[str, Any]]:
+    return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
 
 
 def _id_key(entry_id: bytes) -> tuple[int, int]:

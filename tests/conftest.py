@@ -96,3 +96,27 @@ def redis62_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.cleanup()
+
+
+# --- Redis Cluster (the session cluster is the plugin's ``redis_cluster`` fixture) -------
+
+
+@pytest.fixture
+def cluster_url(redis_cluster) -> str:
+    """URL of the session cluster (``redis+cluster://...``), every node running, the
+    cluster healthy and every shard FLUSHALLed for this test."""
+    for node in redis_cluster.nodes:
+        _make_usable(node)
+    redis_cluster.wait_healthy(30)
+    redis_cluster.flushall()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def cluster_client(redis_cluster, cluster_url: str) -> Iterator[Any]:
+    """A ``redis.cluster.RedisCluster`` (bytes replies) on the flushed session cluster."""
+    client = redis_cluster.client()
+    try:
+        yield client
+    finally:
+        client.close()

@@ -5,6 +5,10 @@ kept), drains this consumer's own pending entries (id ``0``, left by an earlier 
 with the same consumer name), then blocks on new entries (``>``). Connection loss,
 timeouts and ``NOGROUP`` (Redis lost its data) are survived: it backs off, recreates
 groups at ``0`` when they vanished, and goes on. It never busy-loops.
+
+On a Redis Cluster, a listener whose streams are in several hash slots (per-event
+streams, or several APIs) has one read loop per slot, each in its own thread: one
+XREADGROUP may only name streams of one slot, and a blocking read waits on one node.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from ..transport import TRANSIENT_ERRORS
+from ..transport import TRANSIENT_ERRORS, is_transient_reply
 from .replay import is_replay_stream
 from .state import Work
 
@@ -40,15 +44,22 @@ class Reader:
         #: entries it claimed would join our pending list and be read a second time.
         self.drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lightbus-reader-{listener.name}", daemon=True)
+        #: Read loops of the other hash slots (a Redis Cluster only); see _run.
+        self._slot_threads: list[threading.Thread] = []
+        self._undrained = 1
+        self._drained_lock = threading.Lock()
 
     def start(self) -> None:
         self._thread.start()
 
     def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         self._thread.join(timeout)
+        for thread in list(self._slot_threads):
+            thread.join(max(deadline - time.monotonic(), 0))
 
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread.is_alive() and all(t.is_alive() for t in list(self._slot_threads))
 
     # --- the loop --------------------------------------------------------------------
 
@@ -66,16 +77,37 @@ class Reader:
                 logger.warning("listener %r: cannot create consumer groups yet (%s: %s); retrying",
                                listener.name, type(exc).__name__, exc)
                 runner.stopping.wait(delay.next())
+        # One read loop per hash slot (a Redis Cluster: see the module doc); on a single
+        # Redis, one loop over every stream, in this thread.
+        groups = self.transport.slot_groups(list(listener.streams))
+        self._undrained = len(groups)
+        for streams in groups[1:]:
+            thread = threading.Thread(target=self._read, args=(client, streams, len(groups)),
+                                      name=f"lightbus-reader-{listener.name}-{len(self._slot_threads) + 2}",
+                                      daemon=True)
+            self._slot_threads.append(thread)
+            thread.start()
         self.ready.set()
+        self._read(client, groups[0], len(groups))
+
+    def _read(self, client: redis.Redis, streams: list[str], loops: int) -> None:
+        """Read ``streams`` (one hash slot's, or all on a single Redis) until the runner
+        stops; ``loops``: how many read loops share the listener's room."""
+        runner = self.runner
+        listener = self.listener
+        settings = runner.settings_of(listener)
+        delay = _Backoff(settings.consumption_restart_delay)
         lane = runner.lane_of(listener)
-        # Own pending entries first: read from id 0 upwards until none are left.
-        positions = {stream: "0" for stream in runner.streams_of(listener)}
+        drained = False
+        # Own pending entries first: read from id 0 upwards until none are left. (Replay
+        # streams are read by the reclaimer: rare entries, kept off this hot path.)
+        positions = {stream: "0" for stream in streams}
         while not runner.stopping.is_set():
             # Fetch no more than the workers have room for (COUNT applies per stream).
             room = lane.wait_for_room(_ROOM_POLL)
             if room <= 0:
                 continue
-            count = max(min(settings.batch_size, room) // len(positions), 1)
+            count = max(min(settings.batch_size, room // loops) // len(positions), 1)
             modes = dict(positions)
             draining = any(p != ">" for p in modes.values())
             try:
@@ -83,18 +115,21 @@ class Reader:
                     client, listener.group, runner.consumer_name, positions,
                     count, None if draining else settings.block_ms,
                 )
+            except TRANSIENT_ERRORS as exc:  # before ResponseError: some are replies (CLUSTERDOWN...)
+                logger.warning("listener %r: reading failed (%s: %s); reconnecting",
+                               listener.name, type(exc).__name__, exc)
+                runner.stopping.wait(delay.next())
+                continue
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):
                     logger.warning("listener %r: consumer group missing (Redis lost its data?); "
                                    "recreating it at the start of the stream", listener.name)
                     self._heal_groups(delay)
                     continue
-                logger.error("listener %r: Redis refused XREADGROUP: %s; retrying", listener.name, exc)
-                runner.stopping.wait(delay.next())
-                continue
-            except TRANSIENT_ERRORS as exc:
-                logger.warning("listener %r: reading failed (%s: %s); reconnecting",
-                               listener.name, type(exc).__name__, exc)
+                if is_transient_reply(exc):  # e.g. UNBLOCKED: the node became a replica
+                    logger.warning("listener %r: reading interrupted (%s); retrying", listener.name, exc)
+                else:
+                    logger.error("listener %r: Redis refused XREADGROUP: %s; retrying", listener.name, exc)
                 runner.stopping.wait(delay.next())
                 continue
             delay.reset()
@@ -107,8 +142,12 @@ class Reader:
                     positions[stream] = ">"
                 else:
                     positions[stream] = entries[-1][0].decode()
-            if not self.drained.is_set() and all(p == ">" for p in positions.values()):
-                self.drained.set()
+            if not drained and all(p == ">" for p in positions.values()):
+                drained = True
+                with self._drained_lock:
+                    self._undrained -= 1
+                    if self._undrained <= 0:
+                        self.drained.set()
             works = []
             for stream, entries in reply:
                 if not entries:

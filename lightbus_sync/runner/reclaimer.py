@@ -8,6 +8,7 @@ Every ``reclaim_interval`` it
   backoff has passed (a failure sets the entry's idle time so that it becomes
   claimable exactly when its backoff ends; the schedule lives in Redis). It claims no
   more than the listener's workers have room for, and never waits for room;
+- takes new entries of each group's replay streams (dead letters replayed for it alone);
 - now and then deletes consumers idle past ``consumer_ttl`` that hold no pending entries.
 
 It claims nothing before the readers have read this consumer's own pending entries
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from ..transport import TRANSIENT_ERRORS
+from .replay import is_replay_stream
 from .state import Work
 
 if TYPE_CHECKING:
@@ -136,6 +138,23 @@ class Reclaimer:
                         ])
                     if cursor == "0-0":
                         break
+            self._read_replays(listener)
+
+    def _read_replays(self, listener: "Listener") -> None:
+        """Take new entries of the listener's replay streams (dead letters replayed for its
+        group alone), as much as the workers have room for."""
+        runner = self.runner
+        room = runner.lane_of(listener).room()
+        replays = [s for s in runner.streams_of(listener) if is_replay_stream(s)]
+        if room <= 0 or not replays or runner.stopping.is_set():
+            return
+        transport = runner.transport_of(listener)
+        reply = transport.read_group(
+            transport.client, listener.group, runner.consumer_name, {s: ">" for s in replays}, room, None
+        )
+        for stream, entries in reply:
+            if entries:
+                runner.dispatch([Work(listener, stream, entry_id, fields, 1) for entry_id, fields in entries])
 
     def _ack_deleted_pending(self, listener: "Listener", stream: str) -> None:
         """Redis 6.2: XAUTOCLAIM gave nil for deleted entries and left them pending, now

@@ -73,9 +73,10 @@ class Runner:
         runner_config = bus.config.bus.runner
         self.bus = bus
         self.threads = runner_config.threads if threads is None else threads
-        self.prefetch = prefetch if prefetch is not None else runner_config.effective_prefetch
+        if prefetch is None:
+            prefetch = runner_config.prefetch
         self.shutdown_timeout = runner_config.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
-        for name, value, low in (("threads", self.threads, 1), ("prefetch", self.prefetch, 0),
+        for name, value, low in (("threads", self.threads, 1), ("prefetch", 0 if prefetch is None else prefetch, 0),
                                  ("shutdown_timeout", self.shutdown_timeout, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
                 raise ConfigurationError(f"runner {name} must be a number >= {low}, got {value!r}")
@@ -102,6 +103,12 @@ class Runner:
                 raise InvalidListener(f"listener {listener.name!r} covers APIs on different Redis servers; split it")
             self._transports[listener.name] = bus.transport_for(listener.api_names[0])
             self._settings[listener.name] = bus.config.api(listener.api_names[0]).redis
+        # Read-ahead: by default two full batches (a smaller room would shrink every
+        # XREADGROUP below batch_size, and the next batch is read while one is handled)
+        # and at least two entries per thread.
+        self.prefetch = prefetch if prefetch is not None else max(
+            2 * self.threads, *(2 * settings.batch_size for settings in self._settings.values())
+        )
         self.stopping = threading.Event()
         self.in_flight = InFlight()
         self.stats = Stats()

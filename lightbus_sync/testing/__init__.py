@@ -5,12 +5,14 @@
 - :func:`deliver`: run listeners' handlers synchronously against an event, decoded as
   the runner decodes it.
 - :class:`RedisServer`: a throwaway real ``redis-server`` for integration tests.
+- :class:`RedisCluster`: a throwaway real Redis Cluster (3 masters + 3 replicas).
 - The pytest plugin (:mod:`lightbus_sync.testing.pytest_plugin`, enabled on install):
-  fixtures ``bus_recorder``, ``lightbus_bus`` and ``redis_server``.
+  fixtures ``bus_recorder``, ``lightbus_bus``, ``redis_server`` and ``redis_cluster``.
 """
 
 from .handlers import Delivery, deliver
 from .recorder import BusRecorder, RecordedEvent, RecordingTransport, record_events
+from .redis_cluster import RedisCluster
 from .redis_server import (
     RedisServer,
     RedisServerError,
@@ -24,6 +26,7 @@ __all__ = [
     "Delivery",
     "RecordedEvent",
     "RecordingTransport",
+    "RedisCluster",
     "RedisServer",
     "RedisServerError",
     "RedisServerNotFound",

@@ -16,6 +16,11 @@ Fixtures:
 - ``redis_server``: a private, real ``redis-server`` on a free 127.0.0.1 port for the
   whole session (never the machine's 6379), removed at the end. Its ``url`` is
   ``redis://127.0.0.1:PORT/0``; call ``flushall()`` to start a test from empty.
+- ``redis_cluster``: a private, real Redis Cluster (3 masters, 3 replicas: six
+  ``redis-server`` processes on free 127.0.0.1 ports) for the whole session, formed
+  with ``redis-cli --cluster create`` and removed at the end: a
+  :class:`~lightbus_sync.testing.redis_cluster.RedisCluster`. Its ``url`` is
+  ``redis+cluster://127.0.0.1:P1,...``; ``flushall()`` empties every shard.
 
 Every fixture here is a default: a fixture of the same name in a ``conftest.py`` (or a
 test module) overrides it, as pytest resolves the closest definition first.
@@ -71,3 +76,20 @@ def redis_server() -> Iterator[Any]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Any]:
+    """A real, private Redis Cluster for the session (see the module docs)."""
+    from lightbus_sync.testing.redis_cluster import RedisCluster
+    from lightbus_sync.testing.redis_server import RedisServerNotFound
+
+    try:
+        cluster = RedisCluster()
+    except RedisServerNotFound as exc:
+        pytest.fail(f"redis_cluster: {exc}", pytrace=False)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()

@@ -11,7 +11,8 @@ It forms the cluster with ``redis-cli --cluster create ... --cluster-replicas 1
 sync with its master.
 
 Helpers for failure tests: :meth:`failover` (kill -9 a master and wait for its replica
-to take over, then restart the old master as a replica), :meth:`migrate_slot` (move
+to take over, then restart the old master as a replica; or a manual ``CLUSTER
+FAILOVER``), :meth:`migrate_slot` (move
 one slot, keys included, to another master: MOVED/ASK for clients while it happens),
 :meth:`master_of_slot`. :meth:`cleanup` (or the context manager) stops every node and
 removes their directories; the ``RedisServer`` atexit hook reaps any left behind.
@@ -27,7 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import redis
 from redis.backoff import NoBackoff
@@ -289,15 +290,26 @@ class RedisCluster:
                 return "a master is missing a replica in the slot map"
         return None
 
-    def failover(self, master_port: int, timeout: float = 30.0) -> int:
-        """Kill -9 ``master_port`` and wait until one of its replicas serves its slots;
-        then restart the old master (it rejoins as a replica of the new one) and wait
-        until the cluster is healthy again. Returns the new master's port."""
+    def failover(self, master_port: int, *, kill: bool = True, on_killed: Optional[Callable[[], Any]] = None,
+                 timeout: float = 30.0) -> int:
+        """Fail over the shard of ``master_port``; return the new master's port.
+
+        ``kill=True``: kill -9 the master, call ``on_killed()``, wait until one of its
+        replicas serves its slots (after ``--cluster-node-timeout``), then restart the old
+        master (it rejoins as a replica of the new one). ``kill=False``: a manual
+        ``CLUSTER FAILOVER`` on a replica (the master hands over once the replica has all
+        its writes; nothing is lost). Either way, returns once the cluster is healthy."""
         replicas = self.replicas_of(master_port)
         if not replicas:
             raise RedisServerError(f"master {master_port} has no replica to fail over to")
         slots = [(first, last) for first, last, master, _ in self._slots(master_port) if master == master_port]
-        self.node(master_port).kill()
+        if kill:
+            self.node(master_port).kill()
+            if on_killed is not None:
+                on_killed()
+        else:
+            with _client(replicas[0], 10.0) as replica:
+                replica.execute_command("CLUSTER FAILOVER")
         deadline = time.monotonic() + timeout
         new_master = None
         while time.monotonic() < deadline:
@@ -308,10 +320,11 @@ class RedisCluster:
             if len(owner) == 1 and next(iter(owner)) in replicas:
                 new_master = next(iter(owner))
                 break
-            time.sleep(0.1)
+            time.sleep(0.05)
         if new_master is None:
             raise RedisServerError(f"no replica of {master_port} took over within {timeout:g}s")
-        self.node(master_port).start()
+        if kill:
+            self.node(master_port).start()
         self.wait_healthy(max(deadline - time.monotonic(), 5.0))
         return new_master
 
