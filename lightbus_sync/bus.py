@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 import threading
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
@@ -35,7 +34,7 @@ from .message import EventMessage
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
-from .wire import encode_event, entry_size, stream_key, to_plain
+from .wire import encode_event, entry_size, new_event_id, stream_key, to_plain
 
 logger = logging.getLogger(__name__)
 
@@ -320,7 +319,7 @@ class EventClient:
                         f"{definition.canonical_name}: parameters do not match the schema on the bus: "
                         f"{getattr(exc, 'message', exc)}"
                     ) from None
-        event_id = str(uuid.uuid4())
+        event_id = new_event_id()
         fields = encode_event(event_id, definition.api_name, definition.name, definition.version, plain)
         if self._max_entry_size and entry_size(fields) > self._max_entry_size:
             largest = max(plain, key=lambda name: len(fields[":" + name]))

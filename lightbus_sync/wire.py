@@ -9,6 +9,7 @@ A "noop" entry (one empty field with an empty value) only creates a stream.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Mapping, Optional
 
 import attrs
@@ -27,6 +28,16 @@ STREAM_PER_EVENT = "per_event"
 
 _dumps = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
 _FAST_TYPES = (str, int, float, bool, type(None))
+#: The JSON of the commonest values, produced exactly as ``_dumps`` would, but cheaper.
+_quote_ascii = json.encoder.encode_basestring_ascii
+_LITERALS = {True: "true", False: "false", None: "null"}
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID string: what ``str(uuid.uuid4())`` gives, cheaper."""
+    digits = os.urandom(16).hex()
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:32]}"
 
 
 def stream_key(api_name: str, event_name: str, stream_use: str) -> str:
@@ -60,6 +71,13 @@ def encode_event(
     Raises InvalidParameterValue (naming the parameter) for values JSON cannot hold."""
     fields = {"id": event_id, "api_name": api_name, "event_name": event_name, "version": str(version)}
     for name, value in plain.items():
+        kind = type(value)
+        if kind is str:
+            fields[PARAMETER_PREFIX + name] = _quote_ascii(value)
+            continue
+        if kind is bool or value is None:
+            fields[PARAMETER_PREFIX + name] = _LITERALS[value]
+            continue
         try:
             fields[PARAMETER_PREFIX + name] = _dumps(value)
         except (TypeError, ValueError) as exc:
