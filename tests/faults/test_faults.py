@@ -27,10 +27,10 @@ def server(tmp_path):
         yield srv
 
 
-def _settle(runners: Runners, client, expected: set[int], timeout: float) -> float:
+def _settle(runners: Runners, client, expected: set[int], timeout: float, since: float | None = None) -> float:
     """Wait until every expected seq is handled (or dead-lettered) and nothing is pending;
-    return how long it took."""
-    started = time.monotonic()
+    return the seconds from ``since`` (the end of the fault; default now) to that point."""
+    started = time.monotonic() if since is None else since
 
     def done() -> bool:
         handled = runners.handled()
@@ -50,9 +50,10 @@ def test_kill_one_of_three_runners_every_second(server, tmp_path):
     while time.monotonic() < deadline:
         time.sleep(1)
         runners.kill(kills % 3)
+        last_fault = time.monotonic()
         kills += 1
     producer.join()
-    recover = _settle(runners, client, set(producer.fired), timeout=60)
+    recover = _settle(runners, client, set(producer.fired), timeout=60, since=last_fault)
     codes = runners.stop()
     result = account("3 runners, SIGKILL one every 1 s", set(producer.fired), runners.handled(), client,
                      recover_seconds=recover)
@@ -71,8 +72,9 @@ def test_redis_restart_with_aof(server, tmp_path):
     server.stop()
     time.sleep(2)
     server.restart()
+    fault_over = time.monotonic()
     producer.join()
-    recover = _settle(runners, client, set(producer.fired), timeout=60)
+    recover = _settle(runners, client, set(producer.fired), timeout=60, since=fault_over)
     runners.stop()
     result = account("Redis stopped + restarted (AOF)", set(producer.fired), runners.handled(), client,
                      recover_seconds=recover, fired=len(producer.fired) + len(producer.failed))
@@ -95,10 +97,10 @@ def test_redis_restart_without_persistence_heals_groups(tmp_path):
         restarted = time.monotonic()
         producer.fire_range(300, 1300)
         after = set(range(300, 1300)) & set(producer.fired)
-        recover = _settle(runners, client, after, timeout=60)
+        recover = _settle(runners, client, after, timeout=60, since=restarted)
         runners.stop()
-        result = account("Redis restarted empty (NOGROUP)", after, runners.handled(), server.client(),
-                         recover_seconds=recover, fired=len(producer.fired))
+        result = account("Redis restarted empty (fired after it)", after, runners.handled(), server.client(),
+                         recover_seconds=recover)
         producer.close()
         assert result.lost == 0 and result.pending_left == 0, result
         assert any(entry["name"] == b"faults-worker" for entry in client.xinfo_groups(STREAM))
@@ -111,8 +113,9 @@ def test_redis_paused_longer_than_socket_timeout(server, tmp_path):
     time.sleep(1.5)
     server.pause(3)  # SIGSTOP: every client's socket times out (socket_timeout is 1 s)
     time.sleep(3.2)
+    fault_over = time.monotonic()
     producer.join()
-    recover = _settle(runners, client, set(producer.fired), timeout=60)
+    recover = _settle(runners, client, set(producer.fired), timeout=60, since=fault_over)
     runners.stop()
     result = account("Redis paused 3 s (> socket timeout)", set(producer.fired), runners.handled(), client,
                      recover_seconds=recover)
