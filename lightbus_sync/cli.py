@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from . import config as config_module
 from .errors import LightbusError
@@ -47,6 +47,33 @@ def _apply_environment(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value:
             os.environ[env] = value
+
+
+class BusModuleImportFailed(Exception):
+    """The bus module raised on import; its traceback has been printed."""
+
+
+def load_command_bus(args: argparse.Namespace, service_name: Optional[str] = None) -> tuple[Any, bool]:
+    """The bus a command works on: the bus module's if one is named (``--bus`` or
+    ``$LIGHTBUS_MODULE``), else one made from the configuration. Returns (bus,
+    from_module). A bus module that fails to import has its traceback printed and raises
+    BusModuleImportFailed; configuration errors raise LightbusError."""
+    from .bus import create
+    from .bus_module import import_bus_module
+
+    _apply_environment(args)
+    name = getattr(args, "bus", None) or os.environ.get(config_module.ENV_MODULE)
+    if not name:
+        return create(service_name=service_name), False
+    try:
+        _, bus = import_bus_module(name)
+    except LightbusError:
+        raise
+    except Exception:
+        print(f"lightbus-sync: the bus module {name!r} failed to import:", file=sys.stderr)
+        traceback.print_exc()
+        raise BusModuleImportFailed(name) from None
+    return bus, True
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -165,22 +192,12 @@ def command_dumpschema(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .bus import create
-    from .bus_module import import_bus_module
     from .schema import encode_schema
 
-    _apply_environment(args)
-    if args.bus or os.environ.get(config_module.ENV_MODULE):
-        try:
-            _, bus = import_bus_module(args.bus)
-        except LightbusError:
-            raise
-        except Exception:
-            print(f"lightbus-sync: the bus module {args.bus!r} failed to import:", file=sys.stderr)
-            traceback.print_exc()
-            return EXIT_IMPORT
-    else:
-        bus = create()
+    try:
+        bus, _ = load_command_bus(args)
+    except BusModuleImportFailed:
+        return EXIT_IMPORT
     try:
         bus.schemas.load_remote()
         names = sorted({d.name for d in bus.local_apis()} | set(bus.schemas.remote_names()))

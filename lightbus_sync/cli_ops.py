@@ -9,9 +9,7 @@ command; 3 the bus module failed to import (traceback printed).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import traceback
 from typing import Any, Callable
 
 import redis
@@ -23,10 +21,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_IMPORT = 3
-
-
-class _ImportFailed(Exception):
-    pass
 
 
 def add_ops_commands(sub: Any) -> None:
@@ -128,33 +122,12 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 # --- plumbing --------------------------------------------------------------------------
 
 
-def _load_bus(args: argparse.Namespace) -> tuple[Any, bool]:
-    """The bus: the bus module's if one is named (--bus or $LIGHTBUS_MODULE), else one
-    made from the configuration. Returns (bus, from_module)."""
-    from . import config as config_module
-    from .bus import create
-    from .bus_module import import_bus_module
-    from .cli import _apply_environment
-
-    _apply_environment(args)
-    if args.bus or os.environ.get(config_module.ENV_MODULE):
-        try:
-            _, bus = import_bus_module(args.bus)
-        except LightbusError:
-            raise
-        except Exception:
-            name = args.bus or os.environ.get(config_module.ENV_MODULE)
-            print(f"lightbus-sync: the bus module {name!r} failed to import:", file=sys.stderr)
-            traceback.print_exc()
-            raise _ImportFailed() from None
-        return bus, True
-    return create(service_name="lightbus-sync-ops"), False
-
-
 def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
+    from .cli import BusModuleImportFailed, load_command_bus  # cli imports this module
+
     try:
-        bus, from_module = _load_bus(args)
-    except _ImportFailed:
+        bus, from_module = load_command_bus(args, service_name="lightbus-sync-ops")
+    except BusModuleImportFailed:
         return EXIT_IMPORT
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
