@@ -344,3 +344,37 @@ def test_schema_files_stand_in_for_a_producer_that_is_not_running(remote_billing
         assert bus.remote.billing.invoice_sent.definition.parameter_names[0] == "invoice_id"
     finally:
         bus.close()
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_remote_schema_that_disappears_strict_sets_events_aside_lax_keeps_the_last(
+    remote_billing, redis_client, strict
+):
+    bus = lightbus_sync.create(
+        redis_url=remote_billing, service_name=f"strict{strict}",
+        config={**QUICK, "bus": {"schema": {"ttl": 1}},
+                "apis": {**QUICK["apis"], "remote.billing": {"strict_validation": strict}}},
+    )
+    try:
+        received, _ = _collect(bus, bus.remote.billing.invoice_sent, "audit")
+        with bus.listening() as runner:
+            assert runner.wait_until_ready(10)
+            time.sleep(0.5)  # the producer's event
+            redis_client.delete("schema:remote.billing")
+            time.sleep(2)  # the schema keeper reloads (every ttl * 0.8 s) and sees it gone
+            event_id = _xadd_invoice(redis_client, "new")
+            deadline = time.monotonic() + 10
+            dead = []
+            while time.monotonic() < deadline:
+                dead = redis_client.xrange(dead_letter_stream("remote.billing.*:stream"))
+                if dead or any(kw["status"] == "new" for _, kw in received):
+                    break
+                time.sleep(0.05)
+        if strict:
+            assert [d[1][b"dl:original_id"] for d in dead] == [event_id]
+            assert b"no schema" in dead[0][1][b"dl:error"]
+        else:
+            assert dead == []
+            assert [kw["status"] for _, kw in received] == ["paid", "new"]
+    finally:
+        bus.close()
