@@ -62,11 +62,6 @@ class SchemaMismatch(InvalidFireCall):
     """The event's parameters do not match the schema on the bus (outgoing validation)."""
 
 
-class SchemaNotFound(LightbusError, LookupError):
-    """No schema is known for an API this process does not define (no local definition,
-    nothing on the bus, no schema file loaded)."""
-
-
 class BusUnavailable(LightbusError, ConnectionError):
     """Redis could not be reached (or kept failing) within the allowed time.
 
