@@ -150,6 +150,9 @@ def test_fire_fire_many_and_listeners_over_every_shard(make_bus, cluster_client,
     producer = make_bus(service_name="producer", process_name="producer")
     with bus.listening() as runner:
         assert runner.wait_until_ready(10)
+        # One read loop per hash slot: the nine-API listener has eight besides its own.
+        names = {thread.name for thread in threading.enumerate()}
+        assert {f"lightbus-reader-all-{i}" for i in range(2, 10)} <= names
         for index, api in enumerate(API_NAMES):
             producer.api(api).happened.fire(n=index)
             messages = producer.api(api).happened.fire_many([{"n": 100 + index}, {"n": 200 + index}])
@@ -185,6 +188,8 @@ def test_pipelined_writes_and_acks_across_slots(cluster_url, cluster_client, red
     sends one pipeline per node), then one ack() batch over them."""
     transport = RedisTransport(cluster_url)
     try:
+        assert transport.is_cluster and transport.server_version() >= (6, 2)
+        assert abs(transport.server_time() - time.time()) < 60
         streams = [stream_of(api) for api in API_NAMES]
         assert len({redis_cluster.master_of_key(s) for s in streams}) == 3
         items = [(stream, encode_event(f"id-{i}", API_NAMES[i % 9], "happened", 1, {"n": i}))

@@ -149,3 +149,25 @@ def test_lease_renewal_keeps_slow_handlers_from_running_twice(make_bus, cluster_
     finally:
         for runner in runners:
             runner.stop(10)
+
+
+def test_blocking_reads_on_several_shards_do_not_wait_for_each_other(make_bus):
+    """block_ms=2000 and one listener over three shards: each shard has its own blocking
+    read, so an event on any of them is handled at once, not after the others' BLOCK."""
+    bus = make_bus(block_ms=2000)
+    latencies: list[float] = []
+    fired_at: dict[str, float] = {}
+
+    def handle(event_message, n, sleep):
+        latencies.append(time.monotonic() - fired_at[event_message.api_name])
+
+    bus.listen_many(jobs(bus), handle, listener_name="quick")
+    with bus.listening() as runner:
+        assert runner.wait_until_ready(10)
+        time.sleep(0.3)  # every read loop is blocked in XREADGROUP now
+        for count, job in enumerate(jobs(bus) * 2, start=1):
+            fired_at[job.definition.api_name] = time.monotonic()
+            job.fire(n=1)
+            wait_until(lambda: len(latencies) == count, 5, what=f"event {count} handled")
+            time.sleep(0.25)
+    assert max(latencies) < 0.5, latencies
