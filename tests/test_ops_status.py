@@ -19,7 +19,6 @@ from ops_apps.ops_support import (  # noqa: F401 (fixtures)
     cli_process,
     fast_config,
     ops_bus,
-    ops_redis7_server,
     ops_redis7_url,
     wait_until,
 )
@@ -153,7 +152,7 @@ def test_status_with_a_bare_transport_and_local_apis(ops_bus, redis_client, redi
         transport.close()
 
 
-@pytest.mark.parametrize("server_fixture", ["redis62_server", "ops_redis7_server"])
+@pytest.mark.parametrize("server_fixture", ["redis62_server", "redis7_server"])
 def test_lag_is_known_on_redis7_unknown_before_and_checked_on_both(server_fixture, request):
     server = request.getfixturevalue(server_fixture)
     server.flushall()

