@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import tempfile
 import threading
-import time
 from typing import Optional
 
 from .api import Api, Event, Parameter

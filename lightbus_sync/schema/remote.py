@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import typing
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from ..api import NO_DEFAULT, ApiDefinition, EventDefinition, Parameter
 from ..parameter_types import NoneType
