@@ -24,14 +24,14 @@ def _consumers(redis_client):
 def test_a_consumer_holding_pending_entries_is_kept(transport, redis_client):
     redis_client.xadd(STREAM, {"a": "1"})
     redis_client.xreadgroup(GROUP, "busy", {STREAM: ">"})  # busy now holds one pending entry
-    redis_client.xreadgroup(GROUP, "idle", {STREAM: ">"})
+    redis_client.xgroup_createconsumer(STREAM, GROUP, "idle")
     assert transport.delete_consumer_if_idle(STREAM, GROUP, "busy") is False
     assert _consumers(redis_client) == {"busy": 1, "idle": 0}
 
 
 def test_an_idle_consumer_is_deleted_but_never_the_last_one(transport, redis_client):
-    redis_client.xreadgroup(GROUP, "first", {STREAM: ">"})
-    redis_client.xreadgroup(GROUP, "second", {STREAM: ">"})
+    redis_client.xgroup_createconsumer(STREAM, GROUP, "first")
+    redis_client.xgroup_createconsumer(STREAM, GROUP, "second")
     assert transport.delete_consumer_if_idle(STREAM, GROUP, "first") is True
     assert _consumers(redis_client) == {"second": 0}
     assert transport.delete_consumer_if_idle(STREAM, GROUP, "second") is False
