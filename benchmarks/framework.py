@@ -71,9 +71,27 @@ class Target:
 @dataclass
 class Variant:
     name: str
-    run: Callable[["Context", int], dict[str, float]]
+    run: Optional[Callable[["Context", int], dict[str, float]]]
     baseline: bool = False
     description: str = ""
+    #: Not run, and why (e.g. a peer whose virtualenv could not be built): one row says so.
+    skip: str = ""
+    #: Repetitions of this variant when fewer than the case's (full run / quick run).
+    reps: Optional[int] = None
+    quick_reps: Optional[int] = None
+    #: False: no ratio to the baseline (it measures something else, e.g. another rate).
+    ratio_to_baseline: bool = True
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """lightbus_sync's ``variant`` against a peer's variant ``peer`` (same case, same
+    run): the ratio of medians (lightbus_sync / peer) of each of ``metrics`` is printed
+    in the "lightbus_sync vs peers" table under the main one."""
+
+    variant: str
+    peer: str
+    metrics: tuple[str, ...]
 
 
 @dataclass
@@ -91,6 +109,7 @@ class Case:
     #: (context, aggregated result) -> notes printed under the table
     summarize: Optional[Callable[["Context", dict], list[str]]] = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def baseline(self) -> Optional[Variant]:
@@ -175,6 +194,8 @@ def run_case(case: Case, ctx: Context, log: Callable[[str], None]) -> dict[str, 
             shift = rep % len(case.variants)
             order = case.variants[shift:] + case.variants[:shift]
             for variant in order:
+                if variant.skip or rep >= _variant_reps(variant, ctx, reps):
+                    continue
                 t0 = time.monotonic()
                 window = CpuWindow(ctx.redis_pid)
                 try:
@@ -201,14 +222,17 @@ def run_case(case: Case, ctx: Context, log: Callable[[str], None]) -> dict[str, 
         variants[variant.name] = {
             "baseline": variant.baseline,
             "description": variant.description,
+            "reps": len(runs),
             "metrics": {k: summary([r[k] for r in runs if k in r]) for k in keys},
         }
+        if variant.skip:
+            variants[variant.name]["skipped"] = variant.skip
     base = case.baseline
     ratios: dict[str, dict[str, float]] = {}
     if base is not None:
         base_metrics = variants[base.name]["metrics"]
         for variant in case.variants:
-            if variant.baseline:
+            if variant.baseline or not variant.ratio_to_baseline:
                 continue
             for metric in case.metrics:
                 mine = variants[variant.name]["metrics"].get(metric.key)
@@ -225,6 +249,19 @@ def run_case(case: Case, ctx: Context, log: Callable[[str], None]) -> dict[str, 
             "variant": target.variant, "metric": target.metric, "target": target.describe(),
             "observed": observed, "met": target.check(observed),
         })
+    comparisons = []
+    for comparison in case.comparisons:
+        for key in comparison.metrics:
+            metric = next((m for m in case.metrics if m.key == key), None)
+            mine = variants.get(comparison.variant, {}).get("metrics", {}).get(key, {}).get("median")
+            theirs = variants.get(comparison.peer, {}).get("metrics", {}).get(key, {}).get("median")
+            comparisons.append({
+                "variant": comparison.variant, "peer": comparison.peer, "metric": key,
+                "higher_is_better": metric.higher_is_better if metric else True,
+                "lightbus_sync": mine, "peer_value": theirs,
+                "ratio": mine / theirs if mine is not None and theirs else None,
+                "peer_skipped": variants.get(comparison.peer, {}).get("skipped", ""),
+            })
     result = {
         "title": case.title,
         "description": case.description,
@@ -234,6 +271,7 @@ def run_case(case: Case, ctx: Context, log: Callable[[str], None]) -> dict[str, 
         "variants": variants,
         "ratios": ratios,
         "targets": targets,
+        "comparisons": comparisons,
         "errors": errors,
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -246,6 +284,11 @@ def run_case(case: Case, ctx: Context, log: Callable[[str], None]) -> dict[str, 
         )
     result["extra"] = ctx.scratch.pop("extra", {})
     return result
+
+
+def _variant_reps(variant: Variant, ctx: Context, case_reps: int) -> int:
+    own = variant.quick_reps if ctx.quick else variant.reps
+    return case_reps if own is None else min(own, case_reps)
 
 
 def format_table(cases: list[Case], results: dict[str, dict]) -> str:
@@ -261,6 +304,14 @@ def format_table(cases: list[Case], results: dict[str, dict]) -> str:
         first = True
         for variant in case.variants:
             data = result["variants"][variant.name]["metrics"]
+            skipped = result["variants"][variant.name].get("skipped")
+            if skipped or not data:
+                rows.append((case.name if first else "", variant.name, "(not run)", "-", "-", "-", "",
+                             "see below" if skipped else "failed: see the ERROR lines"))
+                if skipped:
+                    notes.append(f"{case.name}: {variant.name}: {skipped}")
+                first = False
+                continue
             for metric in case.metrics:
                 if metric.key not in data:
                     continue
@@ -301,7 +352,70 @@ def format_table(cases: list[Case], results: dict[str, dict]) -> str:
 
     out = [line(header), line(tuple("-" * w for w in widths))]
     out += [line(r) for r in rows[:-1]]
+    versus = format_comparisons(cases, results)
+    if versus:
+        out += ["", versus]
     if notes:
         out.append("")
         out += notes
+    return "\n".join(out)
+
+
+def format_comparisons(cases: list[Case], results: dict[str, dict]) -> str:
+    """The "lightbus_sync vs peers" table: per comparison and metric, both medians of
+    this run and their ratio (lightbus_sync / peer); '' when no case has comparisons."""
+    header = ("case", "metric", "lightbus_sync variant", "peer variant", "lightbus_sync", "peer",
+              "ratio", "")
+    rows: list[tuple[str, ...]] = []
+    for case in cases:
+        result = results.get(case.name)
+        if result is None or not result.get("comparisons"):
+            continue
+        metrics = {m.key: m for m in case.metrics}
+        first = True
+        not_run = set()
+        for c in result["comparisons"]:
+            if c["peer_skipped"] or c["peer_value"] is None:
+                if (c["variant"], c["peer"]) not in not_run:
+                    not_run.add((c["variant"], c["peer"]))
+                    rows.append((case.name if first else "", "-", c["variant"], c["peer"], "", "-", "",
+                                 "peer not run (see its row above)"))
+                    first = False
+                continue
+            metric = metrics.get(c["metric"])
+            fmt = metric.format if metric else (lambda v: "-" if v is None else f"{v:,.1f}")
+            label = f"{metric.label} [{metric.unit}]" if metric else c["metric"]
+            if c["ratio"] is None:
+                verdict, ratio = "n/a", ""
+            else:
+                ratio = f"{c['ratio']:.2f}x"
+                better = (c["ratio"] > 1) == c["higher_is_better"]
+                factor = c["ratio"] if c["ratio"] >= 1 else 1 / c["ratio"]
+                if factor < 1.1:
+                    verdict = "about the same"
+                else:
+                    if c["metric"].startswith("cpu"):
+                        word = "less CPU" if better else "more CPU"
+                    elif c["higher_is_better"]:
+                        word = "faster" if better else "slower"
+                    else:
+                        word = "lower" if better else "higher"
+                    verdict = f"lightbus_sync: {factor:.1f}x {word}"
+            rows.append((case.name if first else "", label, c["variant"], c["peer"], fmt(c["lightbus_sync"]),
+                         fmt(c["peer_value"]), ratio, verdict))
+            first = False
+        rows.append(("",) * len(header))
+    if not rows:
+        return ""
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+    numeric = {4, 5, 6}
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
+
+    title = "lightbus_sync vs peers: medians of this run, ratio = lightbus_sync / peer"
+    out = [title, line(header), line(tuple("-" * w for w in widths))]
+    out += [line(r) for r in rows[:-1]]
     return "\n".join(out)

@@ -34,7 +34,8 @@ import redis
 import lightbus_sync
 from lightbus_sync.testing.redis_server import RedisServer
 
-from .cases import CASE_MODULES, build_cases
+from .cases import CASE_MODULES, build_cases, peers_for
+from .peers import prepare as prepare_peers
 from .framework import BUSY_MACHINE_PCT, Context, CpuWindow, format_table, run_case
 
 HERE = Path(__file__).resolve().parent
@@ -124,6 +125,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(the machine may be shared)")
     parser.add_argument("--ref", metavar="GIT_REF",
                         help="benchmark lightbus_sync as committed at GIT_REF (e.g. HEAD), not the work tree")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="do not run the peers (Lightbus 1.1.2, Dramatiq 2.x): their rows say so")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     return parser.parse_args(argv)
 
@@ -175,20 +178,33 @@ def main(argv=None) -> int:
     names = None
     if args.case:
         names = [n.strip().replace("-", "_") for item in args.case for n in item.split(",") if n.strip()]
-    cases = build_cases(names)
     if args.list:
-        for case in cases:
+        for case in build_cases(names):
             log(f"{case.name:<16} {case.title}")
         return 0
+    skip_peers = "--no-peers" if args.no_peers else ""
+    peers = prepare_peers(peers_for(names), skip=skip_peers, log=log)
+    cases = build_cases(names, peers)
     if args.reps:
         for case in cases:
             case.reps = case.quick_reps = args.reps
+            for variant in case.variants:
+                variant.reps = variant.quick_reps = None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     mode = "quick" if args.quick else "full"
     results: dict[str, Any] = {}
     with RedisServer(appendonly=False) as server:
         machine = machine_info(server)
+        machine["peers"] = {
+            key: {"title": st.title, "venv": str(st.venv.directory) if st.venv else None,
+                  "versions": st.venv.versions if st.venv else "", "problem": st.problem}
+            for key, st in peers.items()
+        }
+        if peers:
+            from .peers.host import describe_sizes
+
+            machine["peers"]["events_per_repetition"] = describe_sizes(args.quick)
         log(f"lightbus_sync benchmarks ({mode}): Redis {machine['redis_server']} at {server.url} (pid {server.pid}); "
             f"Python {machine['python']}; {machine['nproc']} x {machine['cpu_model']}")
         ctx = Context(redis_url=server.url, redis_port=server.port, redis_pid=server.pid, quick=args.quick,

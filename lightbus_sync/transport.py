@@ -230,15 +230,21 @@ class RedisTransport:
             self._extra_clients.append(client)
         return client
 
-    def ensure_group(self, stream: str, group: str, start_id: str) -> bool:
-        """``XGROUP CREATE stream group start_id MKSTREAM``; False if it existed (BUSYGROUP)."""
+    def ensure_group(self, stream: str, group: str, start_id: str, consumer: Optional[str] = None) -> bool:
+        """``XGROUP CREATE stream group start_id MKSTREAM``; False if it existed (BUSYGROUP).
+        With ``consumer``, also ``XGROUP CREATECONSUMER``: a group is never left without a
+        consumer (Lightbus 1.x workers destroy such groups, and Redis 6.2 does not create
+        the consumer on a read that finds nothing)."""
         try:
             self.client.xgroup_create(stream, group, id=start_id, mkstream=True)
-            return True
+            created = True
         except redis.ResponseError as exc:
-            if str(exc).startswith("BUSYGROUP"):
-                return False
-            raise
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+            created = False
+        if consumer is not None:
+            self.client.xgroup_createconsumer(stream, group, consumer)
+        return created
 
     def read_group(
         self, client: redis.Redis, group: str, consumer: str, streams: Mapping[str, str], count: int, block_ms: Optional[int]

@@ -36,3 +36,9 @@ def test_an_idle_consumer_is_deleted_but_never_the_last_one(transport, redis_cli
     assert _consumers(redis_client) == {"second": 0}
     assert transport.delete_consumer_if_idle(STREAM, GROUP, "second") is False
     assert _consumers(redis_client) == {"second": 0}
+
+
+def test_a_new_group_gets_its_consumer_at_once(transport, redis_client):
+    """Even before anything is read (Redis 6.2 creates no consumer on an empty read)."""
+    transport.ensure_group("fresh.*:stream", "svc-new", "$", "worker-1")
+    assert [c["name"] for c in redis_client.xinfo_consumers("fresh.*:stream", "svc-new")] == [b"worker-1"]

@@ -11,6 +11,12 @@ Variants:
   ``XACK`` (previous batch) + ``XREADGROUP COUNT 100 BLOCK 100``;
 - ``fire -> runner (8 threads)``: ``bus.bench_timing.timed.fire(...)`` and a runner
   with the default 8 workers.
+- ``fire -> lightbus-sync run @ 200/s``: two processes, as Lightbus 1.1.2 is measured
+  (its fire() cannot sustain 1,000/s): a ``lightbus-sync run`` worker (8 threads,
+  ``benchmarks/apps/latency_bus.py``) and this process firing at 200 events/s;
+  ``fired_ns`` and the handler's clock are both CLOCK_MONOTONIC. No ratio to the
+  baseline (another rate, another process); it is the one compared with the
+  ``Lightbus 1.1.2 fire -> lightbus run @ 200/s`` peer variant (``benchmarks/peers/host.py``).
 """
 
 from __future__ import annotations
@@ -33,11 +39,11 @@ def _count(ctx: Context) -> int:
     return int(RATE * ctx.size(1.0, 5.0))
 
 
-def _paced(n: int, fire_one) -> tuple[int, float]:
-    """Call ``fire_one(i)`` ``n`` times at RATE per second (absolute schedule; after
+def _paced(n: int, fire_one, rate: int = RATE) -> tuple[int, float]:
+    """Call ``fire_one(i)`` ``n`` times at ``rate`` per second (absolute schedule; after
     a stall of more than 20 ms the schedule restarts instead of bursting). Returns the
     perf_counter_ns() at which the measured window starts, and the achieved rate."""
-    interval = 1_000_000_000 // RATE
+    interval = 1_000_000_000 // rate
     clock = time.perf_counter_ns
     warmup = int(n * WARMUP_FRACTION)
     window_start = 0
@@ -149,6 +155,12 @@ def runner(ctx: Context, rep: int) -> dict[str, float]:
     return _result(samples, window_start, rate)
 
 
+def _process_variant(ctx: Context, rep: int) -> dict[str, float]:
+    from ..peers.host import lightbus_sync_latency_process
+
+    return lightbus_sync_latency_process(ctx, rep)
+
+
 def build() -> Case:
     return Case(
         name="latency",
@@ -157,6 +169,8 @@ def build() -> Case:
         variants=[
             Variant("bare XADD -> XREADGROUP BLOCK", bare, baseline=True),
             Variant("fire -> runner (8 threads)", runner),
+            Variant("fire -> lightbus-sync run @ 200/s", _process_variant, ratio_to_baseline=False, quick_reps=1,
+                    description="a lightbus-sync run worker process; fire() at 200/s from this one"),
         ],
         metrics=[
             Metric("p50_us", "latency p50", "us", higher_is_better=False, fmt="{:,.0f}"),

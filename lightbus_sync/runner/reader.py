@@ -170,7 +170,7 @@ class Reader:
     def _ensure_groups(self, start_id: str) -> None:
         for stream in self.runner.streams_of(self.listener):
             start = "0" if is_replay_stream(stream) else start_id  # every replay is for this group
-            if self.transport.ensure_group(stream, self.listener.group, start):
+            if self.transport.ensure_group(stream, self.listener.group, start, self.runner.consumer_name):
                 logger.info("created consumer group %r on %s at %s", self.listener.group, stream, start)
 
     def _heal_groups(self, delay: "_Backoff") -> None:
