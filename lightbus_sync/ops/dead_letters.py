@@ -77,7 +77,6 @@ METADATA_NAMES = (
     "original_id", "stream", "group", "listener", "consumer", "delivery_count",
     "reason", "error_type", "error", "event_id", "time",
 )
-_REPLAY_INFIX = "}:replay:"
 _PAGE = 500
 
 
@@ -87,15 +86,6 @@ class DeadLetterNotFound(LightbusError, LookupError):
 
 class AmbiguousDeadLetter(LightbusError, LookupError):
     """A dead-letter id found in several dead-letter streams: name the API or stream."""
-
-
-def original_stream_of_replay(key: str) -> Optional[tuple[str, str]]:
-    """(stream, group) of a replay stream key; None for any other key."""
-    if key.startswith("{") and _REPLAY_INFIX in key:
-        stream, _, group = key[1:].partition(_REPLAY_INFIX)
-        if stream and group:
-            return stream, group
-    return None
 
 
 @attrs.define
