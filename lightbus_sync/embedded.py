@@ -88,13 +88,6 @@ def _hold(path: str) -> _Embedded:
     return hold
 
 
-def embedded_server_socket(url: str) -> str:
-    """Start (or attach to) the embedded server for the URL's file; return its socket path."""
-    path = embedded_db_path(url)
-    with _lock:
-        return _hold(path).server.socket_file
-
-
 class EmbeddedRedis(redis.Redis):
     """A client of an embedded server; closing the last one of a file releases the server."""
 
