@@ -506,6 +506,15 @@ class RedisTransport:
             return None
         return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
 
+    def trim_stream(self, stream: str, min_id: str, *, acked: bool = False, approximate: bool = True) -> int:
+        """``XTRIM stream MINID [~|=] min_id [ACKED]``: remove entries older than ``min_id``;
+        returns how many went. ``acked`` (Redis 8.2+) keeps any entry some consumer group
+        has not read and acknowledged. ``approximate`` trims whole radix-tree nodes only."""
+        args: list[Any] = ["XTRIM", stream, "MINID", "~" if approximate else "=", min_id]
+        if acked:
+            args.append("ACKED")
+        return int(self.client.execute_command(*args))
+
     def delete_entries(self, stream: str, ids: Sequence[str]) -> int:
         """``XDEL stream id...`` in batches; returns how many existed and were deleted."""
         deleted = 0

