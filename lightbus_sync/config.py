@@ -36,6 +36,7 @@ import cattrs
 from .errors import ConfigurationError
 from .names import check_api_name
 from .redis_url import check_url
+from .trimming import DEFAULT_GROUP_TTL, DEFAULT_TRIM_INTERVAL
 from .wire import STREAM_PER_API, STREAM_PER_EVENT
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -107,7 +108,8 @@ BLOB_DESERIALIZER = "lightbus.serializers.BlobMessageDeserializer"
 @attrs.frozen
 class RedisEventTransportConfig:
     """``apis.<name>.event_transport.redis``: every key Lightbus 1.1.2 accepts, plus
-    lightbus_sync's own (``socket_timeout``, ``block_ms``, ``max_entry_size``).
+    lightbus_sync's own (``socket_timeout``, ``block_ms``, ``max_entry_size``, ``group_ttl``,
+    ``trim_interval``).
 
     Accepted but unused (Lightbus's): ``connection_parameters`` (aioredis pool options),
     ``service_name`` / ``consumer_name`` (set the top-level ``service_name`` /
@@ -125,7 +127,10 @@ class RedisEventTransportConfig:
     )
     acknowledgement_timeout: float = attrs.field(default=60.0, validator=_positive)
     reclaim_interval: Optional[float] = attrs.field(default=None, validator=_positive)
-    max_stream_length: Optional[int] = attrs.field(default=100_000, validator=_non_negative)
+    #: An explicit hard cap (``XADD ... MAXLEN ~ n``): None or 0 (the default) for none.
+    #: Lightbus's default is 100000; lightbus_sync's is no cap, since a cap removes entries
+    #: whether or not every consumer group has read them (see docs/concepts.md, "Trimming").
+    max_stream_length: Optional[int] = attrs.field(default=None, validator=_non_negative)
     stream_use: str = attrs.field(default=STREAM_PER_API, validator=_one_of(STREAM_PER_API, STREAM_PER_EVENT))
     consumption_restart_delay: float = attrs.field(default=5.0, validator=_non_negative)
     #: seconds; 0 (as in Lightbus) disables the clean-up of idle consumers (stored as inf)
@@ -136,6 +141,11 @@ class RedisEventTransportConfig:
     block_ms: int = attrs.field(default=1000, validator=_positive)
     #: bytes; a larger event is refused by fire() and dead-lettered by listeners; 0: no limit
     max_entry_size: int = attrs.field(default=1_048_576, validator=_non_negative)
+    #: seconds without an active consumer after which a consumer group stops holding back
+    #: the trimming of its stream (a WARNING names it)
+    group_ttl: float = attrs.field(default=DEFAULT_GROUP_TTL, validator=_positive)
+    #: seconds between two trims of one stream by a runner
+    trim_interval: float = attrs.field(default=DEFAULT_TRIM_INTERVAL, validator=_positive)
 
     @property
     def effective_reclaim_interval(self) -> float:

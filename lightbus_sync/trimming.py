@@ -31,7 +31,7 @@ from .stream_ids import ZERO_ID, as_text, id_key
 logger = logging.getLogger(__name__)
 
 #: Seconds without an active consumer after which a group stops holding back trimming.
-DEFAULT_GROUP_TTL = 7 * 24 * 3600.0
+DEFAULT_GROUP_TTL = 24 * 3600.0
 #: Seconds between two trims of one stream.
 DEFAULT_TRIM_INTERVAL = 5.0
 #: First Redis version whose XTRIM takes ACKED.
