@@ -107,3 +107,14 @@ class DeadLetter(LightbusError):
 class TransportError(LightbusError):
     """Redis refused a command for a reason retrying will not fix (wrong key type,
     ACL denial, a script error...)."""
+
+
+class ScriptRefused(TransportError):
+    """Redis refused a command inside one of lightbus_sync's atomic scripts (an ACL
+    denial, out of memory...). ``unchanged`` is True when the script wrote nothing (or
+    undid what it wrote): the entry's state is as before. False: ``str()`` says what
+    stayed changed."""
+
+    def __init__(self, message: str, *, unchanged: bool) -> None:
+        super().__init__(message)
+        self.unchanged = unchanged

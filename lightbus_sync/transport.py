@@ -19,7 +19,7 @@ import redis
 from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 
 from .cluster import group_by_slot, is_cluster_client
-from .errors import BusUnavailable, TransportError
+from .errors import BusUnavailable, ScriptRefused, TransportError
 from .redis_url import is_cluster_url, make_client, redact
 
 logger = logging.getLogger(__name__)
@@ -340,8 +340,13 @@ class RedisTransport:
         """Atomically add ``fields`` to ``dead_stream``, ``XACK`` the entry and drop its
         attempt counter (field ``<group> <id>`` of ``attempts_key``)."""
         script = self._scripts["dead_letter"]
-        return script(keys=[stream, dead_stream, attempts_key], args=[group, entry_id, max_length or 0, *fields],
-                      client=self.client)
+        try:
+            return script(keys=[stream, dead_stream, attempts_key], args=[group, entry_id, max_length or 0, *fields],
+                          client=self.client)
+        except redis.ResponseError as exc:
+            if is_transient_reply(exc):
+                raise
+            raise _script_refused(exc, f"dead-lettering entry {_text(entry_id)} of {stream}", "DEADLETTER") from exc
 
     def delete_consumer_if_idle(self, stream: str, group: str, consumer: str) -> bool:
         """Delete ``consumer`` from the group only if it has no pending entries and is not
@@ -501,7 +506,12 @@ class RedisTransport:
         entry. Returns the new id, or None if the dead entry was gone (already replayed or
         purged). If the script fails, the dead entry is not removed."""
         script = self._scripts["replay_dead_letter"]
-        new_id = script(keys=[dead_stream, replay_stream], args=[dead_id, group, *fields], client=self.client)
+        try:
+            new_id = script(keys=[dead_stream, replay_stream], args=[dead_id, group, *fields], client=self.client)
+        except redis.ResponseError as exc:
+            if is_transient_reply(exc):
+                raise
+            raise _script_refused(exc, f"replaying dead letter {dead_id} of {dead_stream}", "REPLAY") from exc
         if new_id is None:
             return None
         return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
@@ -522,6 +532,22 @@ class RedisTransport:
         for i in range(0, len(ids), 500):
             deleted += int(self.client.xdel(stream, *ids[i:i + 500]))
         return deleted
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _script_refused(exc: redis.ResponseError, what: str, tag: str) -> ScriptRefused:
+    """A script's error reply as ScriptRefused: ``<tag> partial: ...`` left something
+    changed; any other error (``<tag> unchanged: ...``, a refused EVALSHA, a script
+    error before its first write) left everything as it was."""
+    message = str(exc)
+    if message.startswith(f"{tag} partial: "):
+        return ScriptRefused(f"{what} failed part-way: {message[len(tag) + 10:]}", unchanged=False)
+    if message.startswith(f"{tag} unchanged: "):
+        message = message[len(tag) + 12:]
+    return ScriptRefused(f"{what} refused, nothing changed: {message}", unchanged=True)
 
 
 def _named(reply: Any) -> list[tuple[str, Any]]:
