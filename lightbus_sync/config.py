@@ -35,7 +35,7 @@ import cattrs
 
 from .errors import ConfigurationError
 from .names import check_api_name
-from .redis_url import check_url
+from .redis_url import check_url, redact
 from .trimming import DEFAULT_GROUP_TTL, DEFAULT_TRIM_INTERVAL
 from .wire import STREAM_PER_API, STREAM_PER_EVENT
 
@@ -85,6 +85,18 @@ def _redis_url(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise _FieldError(attribute.name, str(exc)) from None
 
 
+def _redacted_repr(url: Any) -> str:
+    """A URL field's repr, its password replaced by ``***`` (reprs end up in logs)."""
+    return repr(redact(url)) if isinstance(url, str) else repr(url)
+
+
+def _redacted_params_repr(params: Any) -> str:
+    """``connection_parameters``' repr, any ``password`` value replaced by ``***``."""
+    if not isinstance(params, Mapping):
+        return repr(params)
+    return repr({k: "***" if "password" in str(k).lower() else v for k, v in params.items()})
+
+
 def _default_if_none(default: Any):
     """attrs converter: Lightbus writes ``null`` for "the default" in many places."""
 
@@ -117,10 +129,10 @@ class RedisEventTransportConfig:
     Lightbus's by-field ones: that is the only wire format lightbus_sync speaks.
     """
 
-    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url)
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url, repr=_redacted_repr)
     service_name: Optional[str] = None
     consumer_name: Optional[str] = None
-    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
+    connection_parameters: dict[str, Any] = attrs.field(factory=lambda: {"maxsize": 100}, repr=_redacted_params_repr)
     batch_size: int = attrs.field(default=100, validator=_positive)
     reclaim_batch_size: Optional[int] = attrs.field(
         default=100, converter=_default_if_none(100), validator=_positive
@@ -184,8 +196,8 @@ class EventTransportSelector:
 class RedisRpcTransportConfig:
     """``apis.<name>.rpc_transport.redis`` (Lightbus's RPCs: accepted, unused)."""
 
-    url: str = DEFAULT_REDIS_URL
-    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, repr=_redacted_repr)
+    connection_parameters: dict[str, Any] = attrs.field(factory=lambda: {"maxsize": 100}, repr=_redacted_params_repr)
     batch_size: int = 10
     serializer: str = BLOB_SERIALIZER
     deserializer: str = BLOB_DESERIALIZER
@@ -204,8 +216,8 @@ class RpcTransportSelector:
 class RedisResultTransportConfig:
     """``apis.<name>.result_transport.redis`` (Lightbus's RPC results: accepted, unused)."""
 
-    url: str = DEFAULT_REDIS_URL
-    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, repr=_redacted_repr)
+    connection_parameters: dict[str, Any] = attrs.field(factory=lambda: {"maxsize": 100}, repr=_redacted_params_repr)
     serializer: str = BLOB_SERIALIZER
     deserializer: str = BLOB_DESERIALIZER
     result_ttl: int = 60
@@ -248,8 +260,8 @@ class ApiConfig:
 
 @attrs.frozen
 class RedisSchemaTransportConfig:
-    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url)
-    connection_parameters: dict[str, Any] = attrs.Factory(dict)
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url, repr=_redacted_repr)
+    connection_parameters: dict[str, Any] = attrs.field(factory=dict, repr=_redacted_params_repr)
 
 
 @attrs.frozen

@@ -118,3 +118,10 @@ class ScriptRefused(TransportError):
     def __init__(self, message: str, *, unchanged: bool) -> None:
         super().__init__(message)
         self.unchanged = unchanged
+
+
+class RedisOutOfMemory(TransportError):
+    """Redis refused a write with ``OOM``: its memory is over ``maxmemory`` and its
+    policy (``noeviction``, the right one for streams) refuses writes rather than evict
+    keys. Not retried: it lasts until memory is freed (consumers catch up and the
+    streams are trimmed, or ``maxmemory`` is raised)."""

@@ -19,7 +19,7 @@ import redis
 from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 
 from .cluster import group_by_slot, is_cluster_client
-from .errors import BusUnavailable, ScriptRefused, TransportError
+from .errors import BusUnavailable, RedisOutOfMemory, ScriptRefused, TransportError
 from .redis_url import is_cluster_url, make_client, redact
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,8 @@ class RedisTransport:
 
         Transient failures are retried with exponential backoff (50 ms doubling, at most
         1 s, with jitter); then ``BusUnavailable`` is raised naming the redacted URL.
-        Other Redis errors raise ``TransportError`` at once, and so do connection
+        ``OOM`` raises ``RedisOutOfMemory`` at once; other Redis errors raise
+        ``TransportError`` at once, and so do connection
         failures no retry can fix (a refused password or ACL user, a TLS certificate
         that does not verify).
 
@@ -133,6 +134,11 @@ class RedisTransport:
                         f"user, password and TLS settings)"
                     ) from None
                 last_error: BaseException = exc
+            except redis.OutOfMemoryError as exc:
+                raise RedisOutOfMemory(
+                    f"Redis at {self.safe_url} is out of memory (OOM) and refused {what}: {exc} "
+                    f"(free memory: let consumers catch up so streams can be trimmed, or raise maxmemory)"
+                ) from exc
             except redis.ResponseError as exc:
                 if str(exc).startswith(_TRANSIENT_REPLY_PREFIXES):
                     last_error = exc
