@@ -531,6 +531,27 @@ class RedisTransport:
             args.append("ACKED")
         return int(self.client.execute_command(*args))
 
+    def check_connection(self, timeout: float) -> None:
+        """``PING`` (retried like a write for up to ``timeout`` seconds). Raises
+        ``TransportError`` at once for a refused password or user (see ``call_with_retry``),
+        ``BusUnavailable`` if Redis stays unreachable."""
+        self.call_with_retry("PING", self.client.ping, timeout)
+
+    def refused_commands(self, commands: Sequence[Sequence[str]]) -> list[int]:
+        """Indexes (0-based) of ``commands`` the connected user may not run (Redis 7+:
+        a script calling ``redis.acl_check_cmd``). Raises ``TransportError`` if the
+        script itself is refused (no ``EVALSHA``/``SCRIPT LOAD``)."""
+        args: list[Any] = []
+        for command in commands:
+            args += [len(command), *command]
+        try:
+            reply = self._scripts["check_commands"](keys=[], args=args, client=self.client)
+        except redis.ResponseError as exc:
+            raise TransportError(
+                f"Redis at {self.safe_url} refused the permission check (EVALSHA/EVAL of a script): {exc}"
+            ) from exc
+        return [int(i) - 1 for i in reply]
+
     def delete_entries(self, stream: str, ids: Sequence[str]) -> int:
         """``XDEL stream id...`` in batches; returns how many existed and were deleted."""
         deleted = 0
