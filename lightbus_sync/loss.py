@@ -26,7 +26,7 @@ from typing import Any, Iterable, Optional
 
 import attrs
 
-from .stream_ids import ZERO_ID, as_text, id_key
+from .stream_ids import ZERO_ID, as_text, parse_id
 
 
 @attrs.frozen
@@ -71,9 +71,9 @@ def group_loss(stream: str, info: dict, raw_group: dict) -> GroupLoss:
     first_id = as_text(first[0]) if first else None
     last_generated = as_text(info.get("last-generated-id")) or ZERO_ID
     if first_id is not None:
-        behind = id_key(last_delivered) < id_key(first_id)
+        behind = parse_id(last_delivered) < parse_id(first_id)
     else:  # empty: everything up to the last generated id is gone
-        behind = id_key(last_delivered) < id_key(last_generated)
+        behind = parse_id(last_delivered) < parse_id(last_generated)
 
     def loss(lost: int, exact: bool) -> GroupLoss:
         return GroupLoss(stream, name, lost, exact, last_delivered, first_id)

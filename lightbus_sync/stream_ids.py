@@ -14,7 +14,7 @@ def as_text(value: Union[str, bytes, None]) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def id_key(entry_id: Union[str, bytes]) -> tuple[int, int]:
+def parse_id(entry_id: Union[str, bytes]) -> tuple[int, int]:
     """``"1700000000000-3"`` -> ``(1700000000000, 3)``: ids compare as these tuples.
     A bare ``"<ms>"`` reads as sequence 0. Raises ValueError for anything else."""
     ms, _, seq = as_text(entry_id).partition("-")

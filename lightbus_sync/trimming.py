@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 
 import attrs
 
-from .stream_ids import ZERO_ID, as_text, id_key
+from .stream_ids import ZERO_ID, as_text, parse_id
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def trim_point(transport: Any, stream: str, group_ttl: float = DEFAULT_GROUP_TTL
     live = [hold for hold in holds if not hold.stale]
     if not live:
         return TrimPoint(stream, None, None, holds)
-    oldest = min(live, key=lambda hold: id_key(hold.needs_from))
+    oldest = min(live, key=lambda hold: parse_id(hold.needs_from))
     return TrimPoint(stream, oldest.needs_from, oldest.group, holds)
 
 
