@@ -7,6 +7,9 @@ Each role's commands are listed with the keys they touch (ACL key patterns apply
   scripts), the attempt counters, the replay streams, the schema keys;
 - the operators' commands (``status``, ``inspect``, ``dead-letters``).
 
+``PRODUCER_ACL``, ``RUNNER_ACL`` and ``OPS_ACL`` are the matching ACL rules (documented
+in docs/deployment.md, "ACL users").
+
 ``missing_commands`` asks Redis (7+) which of them the connected user may not run, with
 one script calling ``redis.acl_check_cmd`` (``ACL DRYRUN`` needs ``@admin``). Redis 6.2
 has no way to ask: a refusal then shows at the command's first use.
@@ -18,6 +21,26 @@ from typing import Any, Iterable, Sequence
 
 #: A command as Redis would receive it, with placeholder arguments but real key names.
 CommandLine = tuple[str, ...]
+
+#: The keys lightbus_sync uses: streams ``<api>.*:stream`` / ``<api>.<event>:stream``;
+#: ``{<stream>}:dead``, ``{<stream>}:attempts``, ``{<stream>}:replay:<group>``; schemas.
+_STREAM_KEYS = ("~*:stream",)
+_STREAM_STATE_KEYS = ("~{*}:dead", "~{*}:attempts", "~{*}:replay:*")
+_SCHEMA_KEYS = ("~schema:*", "~schemas")
+
+#: ACL rules (``ACL SETUSER <name> on >password <rules...>``) of a producer: ``fire()``
+#: and publishing / reading schemas.
+PRODUCER_ACL: tuple[str, ...] = (
+    *_STREAM_KEYS, *_SCHEMA_KEYS, "+ping", "+xadd", "+set", "+expire", "+sadd", "+smembers", "+mget",
+)
+#: ACL rules of the operators' commands: ``status``, ``inspect``, ``dead-letters``
+#: (``replay`` and ``purge`` included).
+OPS_ACL: tuple[str, ...] = (
+    *_STREAM_KEYS, *_STREAM_STATE_KEYS, *_SCHEMA_KEYS,
+    "+ping", "+info", "+time", "+scan", "+exists", "+smembers", "+mget",
+    "+xinfo|stream", "+xinfo|groups", "+xinfo|consumers", "+xpending", "+xlen", "+xrange", "+xrevrange", "+xread",
+    "+evalsha", "+script|load", "+xgroup|create", "+xadd", "+xdel",
+)
 
 _ANY_ID = "0-1"
 

@@ -1,9 +1,10 @@
 """``lightbus-sync status | inspect | dead-letters``: the operations subcommands.
 
 Exit codes: 0 done (``status --check``: no group lost entries, every threshold met); 1
-``status --check`` found a loss or a threshold exceeded, or ``dead-letters replay/purge`` could not act on some of
-the ids given; 2 bad arguments or configuration, or Redis unreachable or refusing a
-command; 3 the bus module failed to import (traceback printed).
+``status --check`` found a loss or a threshold exceeded, or ``dead-letters
+replay/purge`` could not act on some of the ids given; 2 bad arguments or
+configuration, or Redis unreachable or refusing a command; 3 the bus module failed to
+import (traceback printed).
 """
 
 from __future__ import annotations
