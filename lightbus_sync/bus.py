@@ -33,7 +33,8 @@ from .message import EventMessage
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
-from .wire import encode_event, entry_size, new_event_id, stream_key, to_plain
+from .keys import stream_key
+from .wire import encode_event, entry_size, new_event_id, to_plain
 
 logger = logging.getLogger(__name__)
 

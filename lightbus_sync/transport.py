@@ -20,6 +20,7 @@ from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotC
 
 from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, TransportError
+from .keys import SCHEMAS_SET, schema_key
 from .redis_url import is_cluster_url, make_client, redact
 
 logger = logging.getLogger(__name__)
@@ -192,19 +193,19 @@ class RedisTransport:
         """``SET schema:{api} doc`` + ``EXPIRE`` + ``SADD schemas {api}`` (pipelined), as Lightbus."""
         with self.client.pipeline(transaction=False) as pipe:
             for api_name, document in documents.items():
-                pipe.set(f"schema:{api_name}", document)
+                pipe.set(schema_key(api_name), document)
                 if ttl:
-                    pipe.expire(f"schema:{api_name}", ttl)
-                pipe.sadd("schemas", api_name)
+                    pipe.expire(schema_key(api_name), ttl)
+                pipe.sadd(SCHEMAS_SET, api_name)
             pipe.execute()
 
     def load_schemas(self) -> dict[str, str]:
         """``SMEMBERS schemas`` then ``MGET schema:...``: api name -> document (expired
         ones are skipped)."""
-        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.client.smembers("schemas"))
+        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.client.smembers(SCHEMAS_SET))
         if not names:
             return {}
-        keys = [f"schema:{name}" for name in names]
+        keys = [schema_key(name) for name in names]
         if self.is_cluster:
             values = self.client.mget_nonatomic(keys)  # one MGET per hash slot
         else:

@@ -18,7 +18,7 @@ import attrs
 
 from ..errors import LightbusError
 from ..transport import RedisTransport
-from ..wire import STREAM_PER_API, STREAM_PER_EVENT, stream_key
+from ..keys import STREAM_PER_API, STREAM_PER_EVENT, parse_stream_key, stream_key
 
 if TYPE_CHECKING:
     from ..bus import Bus
@@ -27,7 +27,6 @@ Source = Union["Bus", RedisTransport]
 
 _STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-DEAD_SUFFIX = "}:dead"
 
 
 @attrs.frozen
@@ -99,15 +98,6 @@ def is_known_api(source: Source, api_name: str) -> bool:
 # --- stream names ----------------------------------------------------------------------
 
 
-def parse_stream_key(stream: str) -> tuple[str, Optional[str]]:
-    """``api.*:stream`` -> (api, None); ``api.event:stream`` -> (api, event)."""
-    base = stream[: -len(":stream")] if stream.endswith(":stream") else stream
-    api_name, _, event_name = base.rpartition(".")
-    if not api_name:
-        return base, None
-    return api_name, None if event_name == "*" else event_name
-
-
 def stream_belongs_to_api(stream: str, api_name: str) -> bool:
     """True for ``api.*:stream`` and ``api.<event>:stream`` (not a nested API's streams)."""
     prefix = api_name + "."
@@ -115,18 +105,6 @@ def stream_belongs_to_api(stream: str, api_name: str) -> bool:
         return False
     middle = stream[len(prefix): -len(":stream")]
     return middle == "*" or bool(_IDENTIFIER.match(middle))
-
-
-def dead_letter_stream(stream: str) -> str:
-    """``{<stream>}:dead`` (as the runner names it)."""
-    return "{" + stream + DEAD_SUFFIX
-
-
-def stream_of_dead(dead_stream: str) -> Optional[str]:
-    """The original stream of ``{<stream>}:dead``; None for another key."""
-    if dead_stream.startswith("{") and dead_stream.endswith(DEAD_SUFFIX):
-        return dead_stream[1: -len(DEAD_SUFFIX)]
-    return None
 
 
 def api_streams(source: Source, api_name: str, event_name: Optional[str] = None) -> list[StreamTarget]:

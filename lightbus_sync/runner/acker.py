@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Optional
 import redis
 
 from ..transport import TRANSIENT_ERRORS
-from .replay import is_replay_stream
-from .state import Work, attempts_field, attempts_key
+from ..keys import is_replay_stream
+from ..keys import attempts_field, attempts_key
+from .state import Work
 
 if TYPE_CHECKING:
     from .runner import Runner
@@ -104,7 +105,7 @@ class Acker:
             transport = runner.transport_of(work.listener)
             by_transport[transport][(work.stream, work.listener.group)].append(work.entry_id)
             if work.delivery_count > 1:  # redelivered: its handler runs were counted
-                forget[transport].append((attempts_key(work.stream), attempts_field(work)))
+                forget[transport].append((attempts_key(work.stream), attempts_field(work.stream, work.listener.group, work.entry_id)))
         try:
             for transport, acks in by_transport.items():
                 transport.ack(acks, forget[transport])  # type: ignore[attr-defined]

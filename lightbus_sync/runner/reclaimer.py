@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from ..transport import TRANSIENT_ERRORS
-from .replay import is_replay_stream
+from ..keys import is_replay_stream
 from .state import Work
 
 if TYPE_CHECKING:

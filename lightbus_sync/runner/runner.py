@@ -26,8 +26,9 @@ from .lanes import Lane
 from .processing import describe_error, process
 from .reader import Reader
 from .reclaimer import Reclaimer
-from .replay import original_stream, replay_stream
-from .state import InFlight, Stats, Work, attempts_field, attempts_key
+from ..dead_letter_record import encode_dead_letter
+from ..keys import attempts_field, attempts_key, dead_letter_stream, original_stream, replay_stream
+from .state import InFlight, Stats, Work
 
 #: Attempt counters of entries never settled (stream trimmed, group deleted) expire.
 _ATTEMPTS_TTL = 7 * 24 * 3600
@@ -38,14 +39,6 @@ if TYPE_CHECKING:
     from ..wire import RawEvent
 
 logger = logging.getLogger("lightbus_sync.runner")
-
-DEAD_LETTER_PREFIX = "dl:"
-_MAX_ERROR_TEXT = 2000
-
-
-def dead_letter_stream(stream: str) -> str:
-    """``{<stream>}:dead``: beside its stream, in the same Redis Cluster slot."""
-    return "{" + stream + "}:dead"
 
 
 class Runner:
@@ -358,7 +351,7 @@ class Runner:
         neighbours of a poison entry towards ``max_deliveries``; this counts real runs."""
         try:
             return self.transport_of(work.listener).count_attempt(
-                attempts_key(work.stream), attempts_field(work), _ATTEMPTS_TTL
+                attempts_key(work.stream), attempts_field(work.stream, work.listener.group, work.entry_id), _ATTEMPTS_TTL
             )
         except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
             logger.warning("could not count the attempt on %s (%s)", work.entry_id.decode(), exc)
@@ -400,27 +393,13 @@ class Runner:
         Retried while Redis is away; if the runner stops first, the entry stays pending."""
         listener = work.listener
         error_text = "" if error is None else describe_error(error, with_type=False)
-        if len(error_text) > _MAX_ERROR_TEXT:
-            error_text = error_text[:_MAX_ERROR_TEXT] + "..."
         stream = original_stream(work.stream)  # a replayed entry dead-letters like the original
-        meta = {
-            "original_id": work.entry_id,
-            "stream": stream,
-            "group": listener.group,
-            "listener": listener.name,
-            "consumer": self.consumer_name,
-            "delivery_count": str(work.delivery_count),
-            "reason": reason,
-            "error_type": "" if error is None else type(error).__name__,
-            "error": error_text,
-            "event_id": event_id,
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        }
-        fields: list[Any] = []
-        for key, value in meta.items():
-            fields += [DEAD_LETTER_PREFIX + key, value]
-        for key, value in (work.fields or {}).items():
-            fields += [key, value]
+        fields = encode_dead_letter(
+            original_id=work.entry_id, stream=stream, group=listener.group, listener=listener.name,
+            consumer=self.consumer_name, delivery_count=work.delivery_count, reason=reason,
+            error_type="" if error is None else type(error).__name__, error=error_text,
+            event_id=event_id, original_fields=work.fields,
+        )
         settings = self.settings_of(listener)
         transport = self.transport_of(listener)
         delay = 0.1

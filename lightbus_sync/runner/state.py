@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import attrs
 
-from .replay import is_replay_stream, original_stream
-
 if TYPE_CHECKING:
     from ..listeners import Listener
 
@@ -24,17 +22,6 @@ class Work:
     entry_id: bytes
     fields: Optional[dict]
     delivery_count: int
-
-
-def attempts_key(stream: str) -> str:
-    """``{<stream>}:attempts``: a hash counting, per ``<group> <entry id>``, the handler
-    runs started on redeliveries of entries not yet acked (in the stream's cluster slot)."""
-    return "{" + original_stream(stream) + "}:attempts"  # a replay stream: its stream's slot
-
-
-def attempts_field(work: Work) -> str:
-    replayed = "replay " if is_replay_stream(work.stream) else ""  # ids of two streams may be equal
-    return f"{work.listener.group} {replayed}{work.entry_id.decode()}"
 
 
 class InFlight:
