@@ -22,6 +22,7 @@ from .converter import wire_converter
 from .errors import DuplicateListener, InvalidIncomingEvent, InvalidListener, LightbusError
 from .message import EventMessage
 from .names import check_listener_name
+from .stream_ids import since_to_id
 from .wire import RawEvent
 
 if TYPE_CHECKING:
@@ -143,23 +144,13 @@ class Listener:
 
 def since_to_stream_id(since: Union[None, str, datetime.datetime]) -> Optional[str]:
     """``since=`` as a stream id: a datetime becomes ``<unix ms>-0``; ``None`` means ``$``."""
-    if since is None:
-        return None
-    if isinstance(since, datetime.datetime):
-        if since.tzinfo is None:
-            since = since.astimezone()
-        return f"{int(since.timestamp() * 1000)}-0"
-    if isinstance(since, str) and (since in ("0", "$") or _looks_like_stream_id(since)):
-        return since
-    raise InvalidListener(
-        f"since={since!r}: use a stream id ('0' for the whole stream, '1700000000000-0') "
-        f"or a datetime"
-    )
-
-
-def _looks_like_stream_id(text: str) -> bool:
-    head, _, tail = text.partition("-")
-    return head.isdigit() and (tail == "" or tail.isdigit())
+    try:
+        return since_to_id(since)
+    except ValueError:
+        raise InvalidListener(
+            f"since={since!r}: use a stream id ('0' for the whole stream, '1700000000000-0') "
+            f"or a datetime"
+        ) from None
 
 
 def _wants_message(handler: Callable[..., Any], parameters: Sequence[inspect.Parameter]) -> bool:

@@ -9,7 +9,6 @@ Redis URL. Writes retry transient failures (connection refused/reset, timeouts,
 from __future__ import annotations
 
 import logging
-import random
 import ssl
 import time
 from pathlib import Path
@@ -18,9 +17,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 import redis
 from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 
+from .backoff import Backoff
 from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, TransportError
 from .keys import SCHEMAS_SET, schema_key
+from .stream_ids import parse_id
 from .redis_url import is_cluster_url, make_client, redact
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class RedisTransport:
         call can last up to ``timeout`` + ``socket_timeout``.
         """
         deadline = time.monotonic() + timeout
-        delay = 0.05
+        delay = Backoff(0.05, 1.0, jitter=True)
         attempts = 0
         while True:
             attempts += 1
@@ -146,8 +147,7 @@ class RedisTransport:
                     f"{attempts} attempt(s) in {timeout:g}s: {type(last_error).__name__}: {last_error}"
                 ) from last_error
             logger.debug("%s failed (%s); retrying", what, last_error)
-            time.sleep(min(delay * (0.5 + random.random() / 2), remaining))
-            delay = min(delay * 2, 1.0)
+            time.sleep(min(delay.next(), remaining))
 
     # --- producing -------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class RedisTransport:
         """id -> (owner, delivery count) for pending entries, from one ``XPENDING`` range."""
         if not ids:
             return {}
-        low, high = min(ids, key=_id_key), max(ids, key=_id_key)
+        low, high = min(ids, key=parse_id), max(ids, key=parse_id)
         rows = self.client.xpending_range(stream, group, min=low, max=high, count=max(len(ids), 1) * 4 + 100)
         return {row["message_id"]: (row["consumer"], row["times_delivered"]) for row in rows}
 
@@ -518,11 +518,6 @@ class RedisTransport:
 
 def _named(reply: Any) -> list[tuple[str, Any]]:
     return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
 
 
 _LUA_DIR = Path(__file__).with_name("lua")

@@ -51,6 +51,7 @@ import attrs
 from ..dead_letter_record import METADATA_NAMES, metadata_delivery_count, metadata_time, split_dead_letter  # noqa: F401
 from ..errors import LightbusError
 from ..keys import DEAD_LETTER_STREAMS_GLOB, dead_letter_glob, dead_letter_stream, parse_stream_key, replay_stream, stream_of_dead
+from ..stream_ids import id_time, looks_like_stream_id, parse_id
 from ..transport import RedisTransport
 from .formatting import duration, iso, shorten, table, timestamp, value_json
 from .inspect import InspectedEvent, decode
@@ -58,8 +59,6 @@ from .streams import (
     Source,
     _glob_escape,
     all_transports,
-    id_time,
-    looks_like_stream_id,
     stream_belongs_to_api,
     text,
     transport_of,
@@ -226,8 +225,7 @@ def dead_letter_streams(source: Source, stream: StreamArg = None, *, api: Option
 
 
 def _sort_key(letter: DeadLetterRecord) -> tuple[int, int]:
-    ms, _, seq = letter.dead_id.partition("-")
-    return int(ms), int(seq or 0)
+    return parse_id(letter.dead_id)
 
 
 def list_dead_letters(

@@ -25,7 +25,8 @@ import attrs
 
 from .formatting import duration, iso, table, time_and_age
 from ..keys import dead_letter_stream, replay_stream
-from .streams import Source, StreamTarget, bus_streams, id_millis, id_time, text
+from ..stream_ids import id_millis, id_time
+from .streams import Source, StreamTarget, bus_streams, text
 
 #: Count dead letters per group only while the dead-letter stream is at most this long.
 GROUP_DEAD_LETTER_SCAN_LIMIT = 10_000

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Optional
 
 import redis
 
+from ..backoff import Backoff
+from ..keys import attempts_field, attempts_key, is_replay_stream
 from ..transport import TRANSIENT_ERRORS
-from ..keys import is_replay_stream
-from ..keys import attempts_field, attempts_key
 from .state import Work
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Acker:
     def _run(self) -> None:
         batch: list[Work] = []
         stopping = False
-        delay = 0.05
+        delay = Backoff(0.05, 1.0)
         while True:
             if not batch and not stopping:
                 item = self._queue.get()
@@ -86,13 +86,12 @@ class Acker:
                 if self._send(batch):
                     batch = []
                     self._unacked = 0
-                    delay = 0.05
+                    delay.reset()
                 else:
                     if stopping and self._deadline is not None and time.monotonic() >= self._deadline:
                         logger.error("stopping with %d entries not acked; they stay pending for reclaim", len(batch))
                         return
-                    time.sleep(delay)
-                    delay = min(delay * 2, 1.0)
+                    time.sleep(delay.next())
                     continue
             if stopping and self._queue.empty():
                 return

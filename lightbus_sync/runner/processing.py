@@ -4,10 +4,10 @@ dead-letter. Runs on a worker thread; never raises."""
 from __future__ import annotations
 
 import logging
-import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..backoff import backoff_delay
 from ..errors import DeadLetter, InvalidIncomingEvent, MalformedEntry
 from ..listeners import ON_ERROR_ACK, ON_ERROR_STOP
 from ..message import EventMessage
@@ -28,13 +28,6 @@ def describe_error(error: BaseException, with_type: bool = True) -> str:
     except Exception:
         text = f"<{type(error).__name__} whose str() failed>"
     return f"{type(error).__name__}: {text}" if with_type else text
-
-
-def retry_delay(run: int, low: float, high: float) -> float:
-    """Backoff after the ``run``-th run failed, with jitter: ``low * 2**(run-1)``, capped
-    at ``high``, then scaled by a random factor in [0.5, 1]."""
-    delay = min(high, low * (2 ** max(run - 1, 0)))
-    return delay * (0.5 + random.random() / 2)
 
 
 def process(runner: "Runner", work: Work) -> None:
@@ -164,7 +157,8 @@ def _handle_failure(
         )
         runner.dead_letter(work, exc, reason="max deliveries reached", event_id=message.id)
         return
-    delay = retry_delay(run, *listener.retry_backoff)
+    low, high = listener.retry_backoff
+    delay = backoff_delay(run, low, high, jitter=True)
     logger.warning(
         "handler of listener %r failed for %s (event %s, run %d of %d): %s; retry in %.1fs",
         listener.name, message.canonical_name, message.id, run,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from ..transport import TRANSIENT_ERRORS, is_transient_reply
+from ..backoff import Backoff
 from ..keys import is_replay_stream
 from .state import Work
 
@@ -68,7 +69,7 @@ class Reader:
         listener = self.listener
         settings = runner.settings_of(listener)
         client = self.transport.reading_client(settings.block_ms)
-        delay = _Backoff(settings.consumption_restart_delay)
+        delay = Backoff(0.1, settings.consumption_restart_delay)
         while not runner.stopping.is_set():
             try:
                 self._ensure_groups(listener.since or "$")
@@ -96,7 +97,7 @@ class Reader:
         runner = self.runner
         listener = self.listener
         settings = runner.settings_of(listener)
-        delay = _Backoff(settings.consumption_restart_delay)
+        delay = Backoff(0.1, settings.consumption_restart_delay)
         lane = runner.lane_of(listener)
         drained = False
         # Own pending entries first: read from id 0 upwards until none are left. (Replay
@@ -173,7 +174,7 @@ class Reader:
             if self.transport.ensure_group(stream, self.listener.group, start, self.runner.consumer_name):
                 logger.info("created consumer group %r on %s at %s", self.listener.group, stream, start)
 
-    def _heal_groups(self, delay: "_Backoff") -> None:
+    def _heal_groups(self, delay: Backoff) -> None:
         while not self.runner.stopping.is_set():
             try:
                 self._ensure_groups("0")
@@ -182,19 +183,3 @@ class Reader:
             except TRANSIENT_ERRORS + (redis.ResponseError,) as exc:
                 logger.warning("listener %r: cannot recreate group (%s); retrying", self.listener.name, exc)
                 self.runner.stopping.wait(delay.next())
-
-
-class _Backoff:
-    """Delays for reconnect attempts: 0.1 s doubling up to ``limit`` (at least 0.1 s)."""
-
-    def __init__(self, limit: float) -> None:
-        self._limit = max(limit, 0.1)
-        self._delay = 0.1
-
-    def next(self) -> float:
-        delay = self._delay
-        self._delay = min(self._delay * 2, self._limit)
-        return delay
-
-    def reset(self) -> None:
-        self._delay = 0.1

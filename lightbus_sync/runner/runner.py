@@ -10,7 +10,6 @@ acknowledgement timeout.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import redis
 
+from ..backoff import Backoff
 from ..config import RedisEventTransportConfig, default_process_name
 from ..errors import ConfigurationError, InvalidIncomingEvent, InvalidListener
 from ..transport import TRANSIENT_ERRORS, RedisTransport
@@ -402,7 +402,7 @@ class Runner:
         )
         settings = self.settings_of(listener)
         transport = self.transport_of(listener)
-        delay = 0.1
+        delay = Backoff(0.1, 2.0)
         while True:
             try:
                 transport.dead_letter(
@@ -416,8 +416,7 @@ class Runner:
                     self.release(work)
                     return
                 logger.warning("dead-lettering %s failed (%s); retrying", work.entry_id.decode(), exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                time.sleep(delay.next())
         if stream != work.stream:  # from a replay stream, which only this group reads: drop it
             try:
                 transport.delete_entries(work.stream, [work.entry_id.decode()])
