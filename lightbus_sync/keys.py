@@ -6,7 +6,8 @@
 ``{<stream>}:dead``                    entries dead-lettered from ``<stream>``
 ``{<stream>}:replay:<group>``          dead letters replayed for one consumer group alone
 ``{<stream>}:attempts``                hash: handler runs started on redelivered entries,
-                                       field ``<group> [replay ]<entry id>``
+                                       field ``<group> [replay ]<entry id>``; and marks of
+                                       scheduled retries, ``retry <group> [replay ]<id>``
 ``schema:<api>``                       an API's published schema (JSON)
 ``schemas``                            set of the API names with a published schema
 =====================================  =====================================================
@@ -125,3 +126,9 @@ def attempts_field(stream: str, group: str, entry_id: Union[str, bytes]) -> str:
 def schema_key(api_name: str) -> str:
     """``schema:<api>``: the API's schema document (as Lightbus names it)."""
     return _SCHEMA_PREFIX + api_name
+
+
+def retry_mark_field(stream: str, group: str, entry_id: Union[str, bytes]) -> str:
+    """The field of ``attempts_key(stream)`` marking an entry whose retry is scheduled:
+    whoever claims it next knows the claim is a retry, not a crash recovery."""
+    return "retry " + attempts_field(stream, group, entry_id)

@@ -12,7 +12,7 @@ import datetime
 import inspect
 import threading
 import typing
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, Union
 
 import attrs
 
@@ -25,8 +25,13 @@ from .names import check_listener_name
 from .stream_ids import since_to_id
 from .wire import RawEvent
 
-if TYPE_CHECKING:
-    from .bus import Bus, EventClient
+
+
+class ListenableEvent(Protocol):
+    """What a listener needs of an event (``bus.<api>.<event>``, an ``EventClient``)."""
+
+    definition: EventDefinition
+    stream: str
 
 #: ``on_error`` policies for a handler that raises.
 ON_ERROR_RETRY = "retry"  # retry with backoff, dead-letter after max_deliveries (default)
@@ -246,10 +251,11 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
 
 
 class ListenerRegistry:
-    """The listeners registered on one bus, by listener name (names are unique)."""
+    """The listeners registered on one bus, by listener name (names are unique);
+    ``service_name`` names their consumer groups (``<service>-<listener>``)."""
 
-    def __init__(self, bus: "Bus") -> None:
-        self._bus = bus
+    def __init__(self, service_name: str) -> None:
+        self._service_name = service_name
         self._listeners: dict[str, Listener] = {}
         self._lock = threading.Lock()
 
@@ -261,7 +267,7 @@ class ListenerRegistry:
 
     def add(
         self,
-        events: Sequence["EventClient"],
+        events: Sequence[ListenableEvent],
         handler: Callable[..., Any],
         *,
         listener_name: Optional[str],
@@ -318,7 +324,7 @@ class ListenerRegistry:
                 api_names.append(event.definition.api_name)
         listener = Listener(
             name=listener_name,
-            group=f"{self._bus.service_name}-{listener_name}",
+            group=f"{self._service_name}-{listener_name}",
             handler=handler,
             wants_message=wants.pop(),
             bindings=bindings,

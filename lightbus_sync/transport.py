@@ -22,7 +22,8 @@ from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, TransportError
 from .keys import SCHEMAS_SET, schema_key
 from .stream_ids import parse_id
-from .redis_url import is_cluster_url, make_client, redact
+from .clients import make_client
+from .redis_url import is_cluster_url, redact
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +281,23 @@ class RedisTransport:
             pipe.expire(key, ttl_seconds)
             count, _ = pipe.execute()
         return int(count)
+
+    def mark_retries(self, key: str, fields: Sequence[str], ttl_seconds: int) -> None:
+        """``HSET key field 1`` for each field + ``EXPIRE key ttl`` (one round trip)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for field in fields:
+                pipe.hset(key, field, 1)
+            pipe.expire(key, ttl_seconds)
+            pipe.execute()
+
+    def take_marks(self, key: str, fields: Sequence[str]) -> list[bool]:
+        """``HDEL key field`` for each field (one round trip): which of them were set."""
+        if not fields:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for field in fields:
+                pipe.hdel(key, field)
+            return [bool(n) for n in pipe.execute()]
 
     def autoclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, start: str, count: int
