@@ -1,0 +1,174 @@
+"""Observers: one protocol for everything that watches the bus (stats, metrics, tracing).
+
+Subclass ``Observer`` and override what you need; every method is a no-op by default.
+Register it with ``bus.add_observer(observer)`` (sees the bus's fires and what every
+runner of the bus does) or ``runner.add_observer(observer)`` (that runner only).
+
+Calls come from the thread doing the work: ``on_fired`` from the firing thread,
+``handling``/``on_handled``/``on_retried``/``on_dead_lettered`` from the worker thread
+handling the entry, ``on_reclaimed`` from the reclaimer thread. An observer that
+raises is logged and skipped: it never breaks a fire or a delivery.
+
+``handling(delivery, message)`` returns a context manager entered around the handler
+call, on the worker thread (a tracing span, a per-handler database connection). Its
+``__exit__`` sees the handler's exception but cannot swallow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, ContextManager, Iterable, Iterator, Optional, Sequence
+
+import attrs
+
+from .message import EventMessage
+
+logger = logging.getLogger("lightbus_sync.observers")
+
+#: ``on_handled`` outcomes.
+OUTCOME_OK = "ok"
+OUTCOME_ERROR = "error"
+
+
+@attrs.frozen(slots=True)
+class DeliveryInfo:
+    """One stream entry as delivered to one listener. ``api_name``, ``event_name`` and
+    ``event_id`` are empty when the entry was not (or could not be) decoded."""
+
+    listener: str
+    group: str
+    stream: str
+    entry_id: str
+    delivery_count: int
+    api_name: str = ""
+    event_name: str = ""
+    event_id: str = ""
+
+
+class Observer:
+    """Base class of observers: no-op methods (see the module docs for threads)."""
+
+    def on_fired(self, message: EventMessage) -> None:
+        """``message`` was written by ``fire()``/``fire_many()`` (``stream_id`` set)."""
+
+    def on_started(self, consumer: str, listeners: Sequence[str]) -> None:
+        """A runner started reading as ``consumer`` for ``listeners`` (names)."""
+
+    def on_stopped(self, consumer: str, clean: bool) -> None:
+        """A runner stopped; ``clean``: every handler finished and was acked."""
+
+    def handling(self, delivery: DeliveryInfo, message: EventMessage) -> ContextManager[Any]:
+        """A context manager entered around one handler call, on the worker thread."""
+        return contextlib.nullcontext()
+
+    def on_handled(self, delivery: DeliveryInfo, outcome: str, duration: float) -> None:
+        """The handler returned (``outcome`` ``"ok"``) or raised (``"error"``) after
+        ``duration`` seconds."""
+
+    def on_retried(self, delivery: DeliveryInfo, delay: float) -> None:
+        """A failed entry will be claimable for another run in ``delay`` seconds."""
+
+    def on_dead_lettered(self, delivery: DeliveryInfo, reason: str) -> None:
+        """The entry was moved to its dead-letter stream (and acked)."""
+
+    def on_reclaimed(self, delivery: DeliveryInfo) -> None:
+        """A stale entry was claimed from a consumer that stopped handling it (a crashed
+        or stopped process); not called for entries claimed for a scheduled retry."""
+
+    def wraps_handler(self) -> bool:
+        """True if ``handling`` is overridden (the fan-out skips the others)."""
+        return type(self).handling is not Observer.handling
+
+
+_NULL = contextlib.nullcontext()
+
+
+class Observers(Observer):
+    """The fan-out: calls each observer in turn, logging (never raising) its errors.
+    Observers may be added while the bus runs; an ``Observers`` may hold another."""
+
+    def __init__(self, observers: Iterable[Observer] = ()) -> None:
+        self._observers: tuple[Observer, ...] = tuple(observers)
+
+    def add(self, observer: Observer) -> Observer:
+        if not isinstance(observer, Observer):
+            raise TypeError(f"observer must be a lightbus_sync.Observer, got {observer!r}")
+        self._observers = (*self._observers, observer)
+        return observer
+
+    def remove(self, observer: Observer) -> None:
+        self._observers = tuple(o for o in self._observers if o is not observer)
+
+    def __len__(self) -> int:
+        return len(self._observers)
+
+    def __iter__(self) -> Iterator[Observer]:
+        return iter(self._observers)
+
+    def _each(self, method: str, *args: Any) -> None:
+        for observer in self._observers:
+            try:
+                getattr(observer, method)(*args)
+            except Exception:
+                logger.exception("observer %r failed in %s", observer, method)
+
+    def on_fired(self, message: EventMessage) -> None:
+        self._each("on_fired", message)
+
+    def on_started(self, consumer: str, listeners: Sequence[str]) -> None:
+        self._each("on_started", consumer, listeners)
+
+    def on_stopped(self, consumer: str, clean: bool) -> None:
+        self._each("on_stopped", consumer, clean)
+
+    def on_handled(self, delivery: DeliveryInfo, outcome: str, duration: float) -> None:
+        self._each("on_handled", delivery, outcome, duration)
+
+    def on_retried(self, delivery: DeliveryInfo, delay: float) -> None:
+        self._each("on_retried", delivery, delay)
+
+    def on_dead_lettered(self, delivery: DeliveryInfo, reason: str) -> None:
+        self._each("on_dead_lettered", delivery, reason)
+
+    def on_reclaimed(self, delivery: DeliveryInfo) -> None:
+        self._each("on_reclaimed", delivery)
+
+    def wraps_handler(self) -> bool:
+        return any(o.wraps_handler() for o in self._observers)
+
+    def handling(self, delivery: DeliveryInfo, message: EventMessage) -> ContextManager[Any]:
+        wrappers = [o for o in self._observers if o.wraps_handler()]
+        if not wrappers:
+            return _NULL
+        return _around(wrappers, delivery, message)
+
+
+@contextlib.contextmanager
+def _around(wrappers: list[Observer], delivery: DeliveryInfo, message: EventMessage) -> Iterator[None]:
+    """Enter each wrapper's ``handling`` (a failing one is logged and left out), exit
+    them in reverse order with the handler's exception, which always propagates."""
+    entered: list[tuple[Observer, ContextManager[Any]]] = []
+    for observer in wrappers:
+        try:
+            manager = observer.handling(delivery, message)
+            manager.__enter__()
+        except Exception:
+            logger.exception("observer %r failed entering handling()", observer)
+            continue
+        entered.append((observer, manager))
+    error: Optional[BaseException] = None
+    try:
+        yield
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        for observer, manager in reversed(entered):
+            try:
+                if error is None:
+                    manager.__exit__(None, None, None)
+                else:
+                    manager.__exit__(type(error), error, error.__traceback__)
+            except Exception:
+                logger.exception("observer %r failed leaving handling()", observer)
