@@ -17,6 +17,7 @@ from .api import NO_DEFAULT, Api, Event, Parameter
 from .bus import ApiClient, Bus, EventClient, create
 from .config import RootConfig, load_config
 from .errors import (
+    AccessRefused,
     BusUnavailable,
     ConfigurationError,
     DeadLetter,
@@ -46,6 +47,7 @@ from .runner import Runner
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessRefused",
     "Api",
     "ApiClient",
     "Bus",

@@ -109,6 +109,16 @@ class TransportError(LightbusError):
     ACL denial, a script error...)."""
 
 
+class AccessRefused(TransportError):
+    """Redis refuses this process what it needs: its password or user (at connection),
+    or ACL permission for commands it must run (``missing``: e.g. ``HDEL on
+    {shop.*:stream}:attempts``). Retrying does not help; ``lightbus-sync run`` exits 2."""
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = tuple(missing)
+
+
 class ScriptRefused(TransportError):
     """Redis refused a command inside one of lightbus_sync's atomic scripts (an ACL
     denial, out of memory...). ``unchanged`` is True when the script wrote nothing (or

@@ -34,6 +34,17 @@ def parse_id(entry_id: StreamId) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def id_before(entry_id: StreamId) -> str:
+    """The id just before ``entry_id`` (a group created there reads ``entry_id`` next);
+    ``0-0`` for ``0-0`` and ``0-1``."""
+    ms, seq = parse_id(entry_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    if ms > 0:
+        return f"{ms - 1}-18446744073709551615"
+    return ZERO_ID
+
+
 def id_millis(entry_id: StreamId) -> int:
     """The unix time in ms of an id."""
     return parse_id(entry_id)[0]

@@ -54,7 +54,7 @@ def is_transient_reply(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLY_PREFIXES)
 
 
-def _is_permanent(exc: BaseException) -> bool:
+def is_permanent(exc: BaseException) -> bool:
     """Connection failures that no retry can fix: a refused password or ACL user
     (``AuthenticationError``), a TLS certificate that does not verify."""
     if isinstance(exc, redis.AuthenticationError):
@@ -130,7 +130,7 @@ class RedisTransport:
             try:
                 return operation()
             except TRANSIENT_ERRORS as exc:
-                if _is_permanent(exc):
+                if is_permanent(exc):
                     raise TransportError(
                         f"Redis at {self.safe_url} refused the connection for {what}: "
                         f"{type(exc).__name__}: {exc} (retrying will not help: check the URL's "
