@@ -544,7 +544,8 @@ class RedisTransport:
     def trim_stream(self, stream: str, min_id: str, *, acked: bool = False, approximate: bool = True) -> int:
         """``XTRIM stream MINID [~|=] min_id [ACKED]``: remove entries older than ``min_id``;
         returns how many went. ``acked`` (Redis 8.2+) keeps any entry some consumer group
-        has not read and acknowledged. ``approximate`` trims whole radix-tree nodes only."""
+        has not read and acknowledged. ``approximate`` trims whole radix-tree nodes only
+        (Redis 8.2 removes nothing for ``~`` with ``ACKED``: use exact trims there)."""
         args: list[Any] = ["XTRIM", stream, "MINID", "~" if approximate else "=", min_id]
         if acked:
             args.append("ACKED")

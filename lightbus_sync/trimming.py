@@ -10,6 +10,8 @@ seconds is stale: it stops holding the trim point back, and a WARNING names it.
 On Redis 8.2+ the trim is ``XTRIM ... ACKED`` whenever no group is stale: the server
 then also refuses to remove an entry some group has not acknowledged, which closes the
 gap between reading the groups and trimming (a group created meanwhile at an older id).
+``ACKED`` trims are exact (``=``): Redis 8.2 removes nothing for an approximate
+(``~``) ``ACKED`` trim, measured on 8.2.3.
 Past a stale group the trim is a plain ``MINID`` (``KEEPREF``: the stale group's pending
 references stay, and show as deleted entries if it ever comes back).
 
@@ -168,7 +170,8 @@ class Trimmer:
         if point.min_id is None or point.min_id == ZERO_ID:
             return TrimResult(point, 0, False)
         acked = not stale and self._server_has_acked()
-        removed = self._transport.trim_stream(stream, point.min_id, acked=acked, approximate=self.approximate)
+        approximate = self.approximate and not acked  # Redis 8.2 ignores "~ ... ACKED"
+        removed = self._transport.trim_stream(stream, point.min_id, acked=acked, approximate=approximate)
         if removed:
             logger.debug("%s: trimmed %d entries before %s (held by group %r)", stream, removed,
                          point.min_id, point.held_by)

@@ -144,6 +144,23 @@ def test_acked_guards_the_trim_from_redis_8_2_on(server, client, transport):
     assert result.removed == 3
 
 
+def test_the_default_trimmer_trims_acked_entries_on_every_server(server, client, transport):
+    """Approximate trims remove whole nodes; with ACKED (Redis 8.2) they are exact, since
+    Redis 8.2 removes nothing for an approximate ACKED trim."""
+    client.config_set("stream-node-max-entries", 10)
+    try:
+        added = add(client, 95)
+        client.xgroup_create(STREAM, "billing", id="0")
+        client.xack(STREAM, "billing", *read(client, "billing", 95))
+        result = Trimmer(transport).trim(STREAM)
+        if result.acked:
+            assert result.removed == 94 and ids(client) == added[94:]
+        else:
+            assert 80 <= result.removed <= 94 and ids(client)[-1] == added[-1]
+    finally:
+        client.config_set("stream-node-max-entries", 100)
+
+
 def test_xtrim_acked_keeps_entries_a_group_created_meanwhile_has_not_read(redis82_server):
     redis82_server.flushall()
     client = redis82_server.client()
