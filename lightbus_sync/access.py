@@ -33,6 +33,15 @@ _SCHEMA_KEYS = ("~schema:*", "~schemas")
 PRODUCER_ACL: tuple[str, ...] = (
     *_STREAM_KEYS, *_SCHEMA_KEYS, "+ping", "+xadd", "+set", "+expire", "+sadd", "+smembers", "+mget",
 )
+#: ACL rules of a runner (``lightbus-sync run``): reading, acking, claiming and trimming
+#: its streams, dead-lettering and replays (Lua scripts), attempt counters, schemas.
+RUNNER_ACL: tuple[str, ...] = (
+    *_STREAM_KEYS, *_STREAM_STATE_KEYS, *_SCHEMA_KEYS,
+    "+ping", "+info", "+time", "+xreadgroup", "+xack", "+xgroup|create", "+xgroup|createconsumer",
+    "+xgroup|delconsumer", "+xpending", "+xclaim", "+xautoclaim", "+xinfo|groups", "+xinfo|consumers",
+    "+xinfo|stream", "+xrange", "+xtrim", "+xadd", "+xdel", "+xlen", "+hincrby", "+hget", "+hset", "+hdel",
+    "+expire", "+evalsha", "+script|load", "+set", "+sadd", "+smembers", "+mget",
+)
 #: ACL rules of the operators' commands: ``status``, ``inspect``, ``dead-letters``
 #: (``replay`` and ``purge`` included).
 OPS_ACL: tuple[str, ...] = (

