@@ -91,3 +91,13 @@ def test_the_operators_commands_with_the_ops_acl(server, cli):
         assert admin.xlen("{aclshop.*:stream}:replay:shop-billing") == 1
     code, out, _ = cli("status", "--api", "aclshop", "--json", "--redis-url", url)
     assert json.loads(out)["streams"][0]["groups"][0]["pending"] == 1
+
+
+def test_the_deployment_page_shows_these_very_rules():
+    from pathlib import Path
+
+    from lightbus_sync.access import RUNNER_ACL
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "deployment.md").read_text()
+    for name, rules in (("producer", PRODUCER_ACL), ("runner", RUNNER_ACL), ("ops", OPS_ACL)):
+        assert f"ACL SETUSER {name} on >CHANGE-ME {' '.join(rules)}\n" in page, name
