@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from typing import Any, ContextManager, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 from .message import EventMessage
@@ -85,7 +86,7 @@ class Observers(Observer):
 
     def __init__(self, observers: Iterable[Observer] = ()) -> None:
         self._observers: tuple[Observer, ...] = ()
-        self._parents: list[Observers] = []
+        self._parents: weakref.WeakSet[Observers] = weakref.WeakSet()  # a runner's go with it
         self._by_method: dict[str, tuple[Observer, ...]] = {}
         self._set(())
         for observer in observers:
@@ -95,13 +96,13 @@ class Observers(Observer):
         if not isinstance(observer, Observer):
             raise TypeError(f"observer must be a lightbus_sync.Observer, got {observer!r}")
         if isinstance(observer, Observers):
-            observer._parents.append(self)
+            observer._parents.add(self)
         self._set((*self._observers, observer))
         return observer
 
     def remove(self, observer: Observer) -> None:
-        if isinstance(observer, Observers) and self in observer._parents:
-            observer._parents.remove(self)
+        if isinstance(observer, Observers):
+            observer._parents.discard(self)
         self._set(tuple(o for o in self._observers if o is not observer))
 
     def _set(self, observers: tuple[Observer, ...]) -> None:
@@ -109,7 +110,7 @@ class Observers(Observer):
         # that does), so that the hot path calls no no-op.
         self._observers = observers
         self._by_method = {name: tuple(o for o in observers if _overrides(o, name)) for name in _METHODS}
-        for parent in self._parents:
+        for parent in list(self._parents):
             parent._set(parent._observers)
 
     def __len__(self) -> int:
