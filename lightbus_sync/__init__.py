@@ -42,6 +42,7 @@ from .errors import (
     UnsupportedParameterType,
 )
 from .message import EventMessage
+from .observers import DeliveryInfo, Observer
 from .runner import Runner
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ = [
     "BusUnavailable",
     "ConfigurationError",
     "DeadLetter",
+    "DeliveryInfo",
     "DuplicateListener",
     "Event",
     "EventClient",
@@ -68,6 +70,7 @@ __all__ = [
     "MalformedEntry",
     "MissingParameter",
     "NO_DEFAULT",
+    "Observer",
     "Parameter",
     "PositionalArgumentsNotAllowed",
     "RedisOutOfMemory",

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, ContextManager, Iterable, Iterator, Optional, Sequence
-
-import attrs
+import weakref
+from typing import Any, ContextManager, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 from .message import EventMessage
 
@@ -32,8 +31,7 @@ OUTCOME_OK = "ok"
 OUTCOME_ERROR = "error"
 
 
-@attrs.frozen(slots=True)
-class DeliveryInfo:
+class DeliveryInfo(NamedTuple):
     """One stream entry as delivered to one listener. ``api_name``, ``event_name`` and
     ``event_id`` are empty when the entry was not (or could not be) decoded."""
 
@@ -87,24 +85,39 @@ class Observer:
         return type(self).handling is not Observer.handling
 
 
-_NULL = contextlib.nullcontext()
-
-
 class Observers(Observer):
     """The fan-out: calls each observer in turn, logging (never raising) its errors.
-    Observers may be added while the bus runs; an ``Observers`` may hold another."""
+    Observers may be added while the bus runs; an ``Observers`` may hold another (a
+    runner's holds its bus's), and sees what is added to it later."""
 
     def __init__(self, observers: Iterable[Observer] = ()) -> None:
-        self._observers: tuple[Observer, ...] = tuple(observers)
+        self._observers: tuple[Observer, ...] = ()
+        self._parents: weakref.WeakSet[Observers] = weakref.WeakSet()  # a runner's go with it
+        self._by_method: dict[str, tuple[Observer, ...]] = {}
+        self._set(())
+        for observer in observers:
+            self.add(observer)
 
     def add(self, observer: Observer) -> Observer:
         if not isinstance(observer, Observer):
             raise TypeError(f"observer must be a lightbus_sync.Observer, got {observer!r}")
-        self._observers = (*self._observers, observer)
+        if isinstance(observer, Observers):
+            observer._parents.add(self)
+        self._set((*self._observers, observer))
         return observer
 
     def remove(self, observer: Observer) -> None:
-        self._observers = tuple(o for o in self._observers if o is not observer)
+        if isinstance(observer, Observers):
+            observer._parents.discard(self)
+        self._set(tuple(o for o in self._observers if o is not observer))
+
+    def _set(self, observers: tuple[Observer, ...]) -> None:
+        # Per method, the observers that override it (a nested fan-out: that has one
+        # that does), so that the hot path calls no no-op.
+        self._observers = observers
+        self._by_method = {name: tuple(o for o in observers if _overrides(o, name)) for name in _METHODS}
+        for parent in list(self._parents):
+            parent._set(parent._observers)
 
     def __len__(self) -> int:
         return len(self._observers)
@@ -112,49 +125,84 @@ class Observers(Observer):
     def __iter__(self) -> Iterator[Observer]:
         return iter(self._observers)
 
-    def _each(self, method: str, *args: Any) -> None:
-        for observer in self._observers:
-            try:
-                getattr(observer, method)(*args)
-            except Exception:
-                logger.exception("observer %r failed in %s", observer, method)
+    def _failed(self, observer: Observer, method: str) -> None:
+        logger.exception("observer %r failed in %s", observer, method)
 
     def on_fired(self, message: EventMessage) -> None:
-        self._each("on_fired", message)
+        for observer in self._by_method["on_fired"]:
+            try:
+                observer.on_fired(message)
+            except Exception:
+                self._failed(observer, "on_fired")
 
     def on_started(self, consumer: str, listeners: Sequence[str]) -> None:
-        self._each("on_started", consumer, listeners)
+        for observer in self._by_method["on_started"]:
+            try:
+                observer.on_started(consumer, listeners)
+            except Exception:
+                self._failed(observer, "on_started")
 
     def on_stopped(self, consumer: str, clean: bool) -> None:
-        self._each("on_stopped", consumer, clean)
+        for observer in self._by_method["on_stopped"]:
+            try:
+                observer.on_stopped(consumer, clean)
+            except Exception:
+                self._failed(observer, "on_stopped")
 
     def on_handled(self, delivery: DeliveryInfo, outcome: str, duration: float) -> None:
-        self._each("on_handled", delivery, outcome, duration)
+        for observer in self._by_method["on_handled"]:
+            try:
+                observer.on_handled(delivery, outcome, duration)
+            except Exception:
+                self._failed(observer, "on_handled")
 
     def on_retried(self, delivery: DeliveryInfo, delay: float) -> None:
-        self._each("on_retried", delivery, delay)
+        for observer in self._by_method["on_retried"]:
+            try:
+                observer.on_retried(delivery, delay)
+            except Exception:
+                self._failed(observer, "on_retried")
 
     def on_dead_lettered(self, delivery: DeliveryInfo, reason: str) -> None:
-        self._each("on_dead_lettered", delivery, reason)
+        for observer in self._by_method["on_dead_lettered"]:
+            try:
+                observer.on_dead_lettered(delivery, reason)
+            except Exception:
+                self._failed(observer, "on_dead_lettered")
 
     def on_reclaimed(self, delivery: DeliveryInfo) -> None:
-        self._each("on_reclaimed", delivery)
+        for observer in self._by_method["on_reclaimed"]:
+            try:
+                observer.on_reclaimed(delivery)
+            except Exception:
+                self._failed(observer, "on_reclaimed")
 
     def on_lost(self, listener: str, stream: str, count: int) -> None:
         self._each("on_lost", listener, stream, count)
 
     def wraps_handler(self) -> bool:
-        return any(o.wraps_handler() for o in self._observers)
+        return bool(self._by_method["handling"])
 
     def handling(self, delivery: DeliveryInfo, message: EventMessage) -> ContextManager[Any]:
-        wrappers = [o for o in self._observers if o.wraps_handler()]
+        wrappers = self._by_method["handling"]
         if not wrappers:
             return _NULL
         return _around(wrappers, delivery, message)
 
 
+_NULL = contextlib.nullcontext()
+_METHODS = ("on_fired", "on_started", "on_stopped", "handling", "on_handled", "on_retried",
+            "on_dead_lettered", "on_reclaimed")
+
+
+def _overrides(observer: Observer, name: str) -> bool:
+    if isinstance(observer, Observers):
+        return bool(observer._by_method[name])
+    return getattr(type(observer), name) is not getattr(Observer, name)
+
+
 @contextlib.contextmanager
-def _around(wrappers: list[Observer], delivery: DeliveryInfo, message: EventMessage) -> Iterator[None]:
+def _around(wrappers: Sequence[Observer], delivery: DeliveryInfo, message: EventMessage) -> Iterator[None]:
     """Enter each wrapper's ``handling`` (a failing one is logged and left out), exit
     them in reverse order with the handler's exception, which always propagates."""
     entered: list[tuple[Observer, ContextManager[Any]]] = []

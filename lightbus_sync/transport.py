@@ -123,7 +123,7 @@ class RedisTransport:
         call can last up to ``timeout`` + ``socket_timeout``.
         """
         deadline = time.monotonic() + timeout
-        delay = Backoff(0.05, 1.0, jitter=True)
+        delay: Optional[Backoff] = None  # made on the first failure: the common call has none
         attempts = 0
         while True:
             attempts += 1
@@ -154,6 +154,8 @@ class RedisTransport:
                     f"{attempts} attempt(s) in {timeout:g}s: {type(last_error).__name__}: {last_error}"
                 ) from last_error
             logger.debug("%s failed (%s); retrying", what, last_error)
+            if delay is None:
+                delay = Backoff(0.05, 1.0, jitter=True)
             time.sleep(min(delay.next(), remaining))
 
     # --- producing -------------------------------------------------------------------

@@ -16,6 +16,7 @@ import attrs
 
 from .converter import wire_converter
 from .errors import InvalidParameterValue, MalformedEntry
+from .keys import STREAM_PER_API, STREAM_PER_EVENT, stream_key  # noqa: F401 (their old home: kept importable)
 
 METADATA_FIELDS = ("id", "api_name", "event_name", "version")
 _METADATA_BYTES = frozenset(f.encode() for f in METADATA_FIELDS)

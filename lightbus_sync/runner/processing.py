@@ -152,7 +152,10 @@ class Processor:
         observers = self._observers
         started = time.perf_counter()
         try:
-            with observers.handling(delivery, message):
+            if observers.wraps_handler():
+                with observers.handling(delivery, message):
+                    listener.call(message)
+            else:
                 listener.call(message)
         except BaseException as exc:  # SystemExit too: a handler never ends its worker thread
             observers.on_handled(delivery, OUTCOME_ERROR, time.perf_counter() - started)

@@ -87,7 +87,7 @@ class Settler:
         that claiming it is a retry, not a crash recovery. If Redis is away, the entry
         is simply left to the acknowledgement timeout."""
         route = work.route
-        self._let_go([work], int(max(route.settings.acknowledgement_timeout - delay, 0) * 1000))
+        self._leave_pending_with_idle([work], int(max(route.settings.acknowledgement_timeout - delay, 0) * 1000))
         try:
             route.transport.mark_retries(
                 attempts_key(work.stream), [retry_mark_field(work.stream, route.group, work.entry_id)], ATTEMPTS_TTL
@@ -106,10 +106,10 @@ class Settler:
         for work in works:
             by_route.setdefault(id(work.route), []).append(work)
         for group in by_route.values():
-            self._let_go(group, int(group[0].route.settings.acknowledgement_timeout * 1000))
+            self._leave_pending_with_idle(group, int(group[0].route.settings.acknowledgement_timeout * 1000))
         self._stats.add("given_back", len(works))
 
-    def _let_go(self, works: list[Work], idle_ms: int) -> None:
+    def _leave_pending_with_idle(self, works: list[Work], idle_ms: int) -> None:
         """Stop holding ``works`` (all of one route) and set their idle time, as one
         step against lease renewal (which would reset it to 0)."""
         route = works[0].route

@@ -110,7 +110,8 @@ class Stats(Observer):
             return dict(self._counts)
 
     def on_handled(self, delivery: DeliveryInfo, outcome: str, duration: float) -> None:
-        self.add("processed" if outcome == OUTCOME_OK else "failed")
+        with self._lock:
+            self._counts["processed" if outcome == OUTCOME_OK else "failed"] += 1
 
     def on_retried(self, delivery: DeliveryInfo, delay: float) -> None:
         self.add("retried")
