@@ -178,7 +178,11 @@ class Observers(Observer):
                 self._failed(observer, "on_reclaimed")
 
     def on_lost(self, listener: str, stream: str, count: int) -> None:
-        self._each("on_lost", listener, stream, count)
+        for observer in self._by_method["on_lost"]:
+            try:
+                observer.on_lost(listener, stream, count)
+            except Exception:
+                self._failed(observer, "on_lost")
 
     def wraps_handler(self) -> bool:
         return bool(self._by_method["handling"])
@@ -192,7 +196,7 @@ class Observers(Observer):
 
 _NULL = contextlib.nullcontext()
 _METHODS = ("on_fired", "on_started", "on_stopped", "handling", "on_handled", "on_retried",
-            "on_dead_lettered", "on_reclaimed")
+            "on_dead_lettered", "on_reclaimed", "on_lost")
 
 
 def _overrides(observer: Observer, name: str) -> bool:

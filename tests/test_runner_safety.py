@@ -13,7 +13,10 @@ import time
 
 import pytest
 
+from prometheus_client import CollectorRegistry
+
 import lightbus_sync
+import lightbus_sync.metrics
 from lightbus_sync import AccessRefused, Api, Event, Parameter
 from lightbus_sync.observers import Observer
 from runner_apps.harness import fast_config, make_bus, pending_count, wait_until  # noqa: F401 (fixture)
@@ -109,12 +112,16 @@ def test_a_hard_cap_loss_while_stopped_is_reported_at_start(make_bus, exact_serv
     with caplog.at_level(logging.INFO, logger="lightbus_sync.runner"):
         runner = lightbus_sync.Runner(bus2)
         runner.add_observer(lost)
+        registry = CollectorRegistry()
+        lightbus_sync.metrics.instrument(bus2, runner, registry=registry)
         with runner:
             assert runner.wait_until_ready(10)
             wait_until(lambda: len(seen) >= length, 10, what="the entries left handled")
     expected = 500 - length
     assert lost.calls == [("work", STREAM, expected)]
     assert runner.stats.get("lost") == expected
+    assert registry.get_sample_value("lightbus_sync_events_lost_total",
+                                     {"listener": "work", "stream": STREAM}) == expected
     assert any(f"consumer group 'svc-work' lost {expected} entries" in r.getMessage() for r in caplog.records)
     stopped = [r.getMessage() for r in caplog.records if "runner stopped" in r.getMessage()]
     assert f"'lost': {expected}" in stopped[-1]  # the stop statistics
