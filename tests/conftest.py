@@ -136,6 +136,42 @@ def redis82_server() -> Iterator[RedisServer]:
         server.cleanup()
 
 
+@pytest.fixture(params=["redis62_server", "redis7_server", "redis82_server"])
+def each_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """The session servers of Redis 6.2, 7.x and 8.2 in turn, each FLUSHALLed for the
+    test; ACL users the test made are deleted after it."""
+    server = request.getfixturevalue(request.param)
+    _make_usable(server)
+    server.flushall()
+    yield server
+    with server.client() as admin:
+        for user in admin.acl_users():
+            if (user.decode() if isinstance(user, bytes) else user) != "default":
+                admin.acl_deluser(user)
+
+
+@pytest.fixture
+def each_redis_client(each_redis: RedisServer) -> Iterator[redis.Redis]:
+    """A ``redis.Redis`` (bytes replies) on ``each_redis``."""
+    client = each_redis.client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def each_redis_transport(each_redis: RedisServer) -> Iterator[Any]:
+    """A ``lightbus_sync.transport.RedisTransport`` on ``each_redis``."""
+    from lightbus_sync.transport import RedisTransport
+
+    transport = RedisTransport(each_redis.url)
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
 # --- Redis Cluster (the session cluster is the plugin's ``redis_cluster`` fixture) -------
 
 

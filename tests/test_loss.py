@@ -5,31 +5,24 @@ from __future__ import annotations
 import pytest
 
 from lightbus_sync.loss import GroupLoss, LossTracker, detect_loss
-from lightbus_sync.transport import RedisTransport
 from lightbus_sync.trimming import Trimmer
 
 STREAM = "shop.*:stream"
 
 
-@pytest.fixture(params=["redis62_server", "redis7_server", "redis82_server"])
-def server(request):
-    server = request.getfixturevalue(request.param)
-    server.flushall()
-    return server
+@pytest.fixture
+def server(each_redis):
+    return each_redis
 
 
 @pytest.fixture
-def client(server):
-    client = server.client()
-    yield client
-    client.close()
+def client(each_redis_client):
+    return each_redis_client
 
 
 @pytest.fixture
-def transport(server):
-    transport = RedisTransport(server.url)
-    yield transport
-    transport.close()
+def transport(each_redis_transport):
+    return each_redis_transport
 
 
 def exact_counts(server) -> bool:

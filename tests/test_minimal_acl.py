@@ -24,15 +24,9 @@ class AclShopApi(Api):
         name = "aclshop"
 
 
-@pytest.fixture(params=["redis62_server", "redis7_server", "redis82_server"])
-def server(request):
-    server = request.getfixturevalue(request.param)
-    server.flushall()
-    yield server
-    with server.client() as admin:
-        for user in admin.acl_users():
-            if (user.decode() if isinstance(user, bytes) else user) != "default":
-                admin.acl_deluser(user)
+@pytest.fixture
+def server(each_redis):
+    return each_redis
 
 
 def user_url(server, name: str, rules) -> str:

@@ -14,15 +14,9 @@ ATTEMPTS = "{shop.*:stream}:attempts"
 REPLAY = "{shop.*:stream}:replay:billing"
 
 
-@pytest.fixture(params=["redis62_server", "redis7_server", "redis82_server"])
-def server(request):
-    server = request.getfixturevalue(request.param)
-    server.flushall()
-    yield server
-    with server.client() as admin:
-        for user in admin.acl_users():
-            if (user.decode() if isinstance(user, bytes) else user) != "default":
-                admin.acl_deluser(user)
+@pytest.fixture
+def server(each_redis):
+    return each_redis
 
 
 @pytest.fixture

@@ -16,11 +16,9 @@ from ops_apps.ops_support import cli  # noqa: F401 (fixture)
 STREAM = "trimst.*:stream"
 
 
-@pytest.fixture(params=["redis62_server", "redis7_server", "redis82_server"])
-def server(request):
-    server = request.getfixturevalue(request.param)
-    server.flushall()
-    return server
+@pytest.fixture
+def server(each_redis):
+    return each_redis
 
 
 def test_a_hard_cap_loss_shows_per_group_and_fails_the_check(server, cli):

@@ -13,25 +13,19 @@ from lightbus_sync.trimming import Trimmer, trim_point
 STREAM = "shop.*:stream"
 
 
-@pytest.fixture(params=["redis62_server", "redis7_server", "redis82_server"])
-def server(request):
-    server = request.getfixturevalue(request.param)
-    server.flushall()
-    return server
+@pytest.fixture
+def server(each_redis):
+    return each_redis
 
 
 @pytest.fixture
-def client(server):
-    client = server.client()
-    yield client
-    client.close()
+def client(each_redis_client):
+    return each_redis_client
 
 
 @pytest.fixture
-def transport(server):
-    transport = RedisTransport(server.url)
-    yield transport
-    transport.close()
+def transport(each_redis_transport):
+    return each_redis_transport
 
 
 def add(client, n: int, stream: str = STREAM) -> list[bytes]:

@@ -14,11 +14,9 @@ from lightbus_sync.upkeep import StreamUpkeep
 STREAM = "shop.*:stream"
 
 
-@pytest.fixture(params=["redis62_server", "redis7_server", "redis82_server"])
-def server(request):
-    server = request.getfixturevalue(request.param)
-    server.flushall()
-    return server
+@pytest.fixture
+def server(each_redis):
+    return each_redis
 
 
 def test_a_loss_is_reported_once_per_group_and_the_stream_trimmed(server, caplog):

