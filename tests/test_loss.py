@@ -10,21 +10,6 @@ from lightbus_sync.trimming import Trimmer
 STREAM = "shop.*:stream"
 
 
-@pytest.fixture
-def server(each_redis):
-    return each_redis
-
-
-@pytest.fixture
-def client(each_redis_client):
-    return each_redis_client
-
-
-@pytest.fixture
-def transport(each_redis_transport):
-    return each_redis_transport
-
-
 def exact_counts(server) -> bool:
     return server.version[0] >= 7
 
@@ -38,7 +23,9 @@ def read_ack(client, group: str, count: int) -> None:
     client.xack(STREAM, group, *[entry_id for entry_id, _ in reply[0][1]])
 
 
-def test_no_loss_while_trimming_waits_for_every_group(client, transport):
+def test_no_loss_while_trimming_waits_for_every_group(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    transport = each_redis_transport
     add(client, 20)
     for group in ("billing", "email"):
         client.xgroup_create(STREAM, group, id="0")
@@ -50,7 +37,10 @@ def test_no_loss_while_trimming_waits_for_every_group(client, transport):
         "billing": (0, True), "email": (0, True)}
 
 
-def test_a_hard_cap_that_overtakes_a_group_is_counted_per_group(server, client, transport):
+def test_a_hard_cap_that_overtakes_a_group_is_counted_per_group(each_redis, each_redis_client, each_redis_transport):
+    server = each_redis
+    client = each_redis_client
+    transport = each_redis_transport
     add(client, 20)
     for group in ("billing", "email"):
         client.xgroup_create(STREAM, group, id="0")
@@ -66,7 +56,10 @@ def test_a_hard_cap_that_overtakes_a_group_is_counted_per_group(server, client, 
     assert detect_loss(transport, STREAM, "email") == {"email": losses["email"]}
 
 
-def test_a_group_that_read_nothing(server, client, transport):
+def test_a_group_that_read_nothing(each_redis, each_redis_client, each_redis_transport):
+    server = each_redis
+    client = each_redis_client
+    transport = each_redis_transport
     client.xgroup_create(STREAM, "billing", id="0", mkstream=True)
     add(client, 8)
     client.xtrim(STREAM, maxlen=3, approximate=False)
@@ -77,7 +70,10 @@ def test_a_group_that_read_nothing(server, client, transport):
         assert (loss.lost, loss.exact) == (0, False)  # Redis 6.2 cannot tell
 
 
-def test_everything_trimmed(server, client, transport):
+def test_everything_trimmed(each_redis, each_redis_client, each_redis_transport):
+    server = each_redis
+    client = each_redis_client
+    transport = each_redis_transport
     add(client, 6)
     client.xgroup_create(STREAM, "billing", id="0")
     read_ack(client, "billing", 2)
@@ -90,7 +86,9 @@ def test_everything_trimmed(server, client, transport):
         assert (loss.lost, loss.exact) == (1, False)
 
 
-def test_an_xdel_in_the_stream_makes_the_count_a_lower_bound(client, transport):
+def test_an_xdel_in_the_stream_makes_the_count_a_lower_bound(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    transport = each_redis_transport
     added = add(client, 10)
     client.xgroup_create(STREAM, "billing", id="0")
     read_ack(client, "billing", 2)
@@ -100,7 +98,8 @@ def test_an_xdel_in_the_stream_makes_the_count_a_lower_bound(client, transport):
     assert (loss.lost, loss.exact) == (1, False)
 
 
-def test_a_missing_stream_has_no_groups(transport):
+def test_a_missing_stream_has_no_groups(each_redis_transport):
+    transport = each_redis_transport
     assert detect_loss(transport, "nothing:stream") == {}
 
 

@@ -13,21 +13,6 @@ from lightbus_sync.trimming import Trimmer, trim_point
 STREAM = "shop.*:stream"
 
 
-@pytest.fixture
-def server(each_redis):
-    return each_redis
-
-
-@pytest.fixture
-def client(each_redis_client):
-    return each_redis_client
-
-
-@pytest.fixture
-def transport(each_redis_transport):
-    return each_redis_transport
-
-
 def add(client, n: int, stream: str = STREAM) -> list[bytes]:
     return [client.xadd(stream, {"n": str(i)}) for i in range(n)]
 
@@ -41,7 +26,9 @@ def ids(client, stream: str = STREAM) -> list[bytes]:
     return [entry_id for entry_id, _ in client.xrange(stream)]
 
 
-def test_the_oldest_pending_entry_holds_the_trim_point(client, transport):
+def test_the_oldest_pending_entry_holds_the_trim_point(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    transport = each_redis_transport
     added = add(client, 10)
     client.xgroup_create(STREAM, "billing", id="0")
     client.xgroup_create(STREAM, "email", id="0")
@@ -61,7 +48,9 @@ def test_the_oldest_pending_entry_holds_the_trim_point(client, transport):
     assert ids(client) == added[3:]
 
 
-def test_with_nothing_pending_the_last_delivered_entry_stays(client, transport):
+def test_with_nothing_pending_the_last_delivered_entry_stays(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    transport = each_redis_transport
     added = add(client, 5)
     client.xgroup_create(STREAM, "billing", id="0")
     client.xack(STREAM, "billing", *read(client, "billing", 3))
@@ -71,7 +60,9 @@ def test_with_nothing_pending_the_last_delivered_entry_stays(client, transport):
     assert ids(client) == added[2:]  # the last-delivered entry itself is kept
 
 
-def test_a_group_that_read_nothing_holds_everything(client, transport):
+def test_a_group_that_read_nothing_holds_everything(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    transport = each_redis_transport
     add(client, 5)
     client.xgroup_create(STREAM, "billing", id="0")
     client.xgroup_createconsumer(STREAM, "billing", "c1")
@@ -80,14 +71,18 @@ def test_a_group_that_read_nothing_holds_everything(client, transport):
     assert len(ids(client)) == 5
 
 
-def test_a_stream_without_groups_is_not_trimmed(client, transport):
+def test_a_stream_without_groups_is_not_trimmed(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    transport = each_redis_transport
     add(client, 5)
     result = Trimmer(transport, approximate=False).trim(STREAM)
     assert (result.point.min_id, result.removed) == (None, 0)
     assert len(ids(client)) == 5
 
 
-def test_a_stale_group_stops_holding_back_trimming_with_a_warning(client, transport, caplog):
+def test_a_stale_group_stops_holding_back_trimming_with_a_warning(each_redis_client, each_redis_transport, caplog):
+    client = each_redis_client
+    transport = each_redis_transport
     added = add(client, 6)
     client.xgroup_create(STREAM, "retired", id="0")
     read(client, "retired", 1, consumer="old")  # needs everything from the 1st on
@@ -105,7 +100,9 @@ def test_a_stale_group_stops_holding_back_trimming_with_a_warning(client, transp
     assert len(warnings) == 1 and "'retired'" in warnings[0] and "group_ttl" in warnings[0]
 
 
-def test_a_group_without_consumers_counts_as_live(client, transport):
+def test_a_group_without_consumers_counts_as_live(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    transport = each_redis_transport
     add(client, 4)
     client.xgroup_create(STREAM, "billing", id="0")  # no consumer at all
     time.sleep(0.3)
@@ -113,7 +110,9 @@ def test_a_group_without_consumers_counts_as_live(client, transport):
     assert (point.stale_groups, point.min_id) == ((), "0-0")
 
 
-def test_trims_at_most_once_per_interval_per_stream(client, transport):
+def test_trims_at_most_once_per_interval_per_stream(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    transport = each_redis_transport
     add(client, 4)
     add(client, 4, stream="other:stream")
     for stream in (STREAM, "other:stream"):
@@ -129,7 +128,10 @@ def test_trims_at_most_once_per_interval_per_stream(client, transport):
     assert trimmer.maybe_trim(STREAM) is not None
 
 
-def test_acked_guards_the_trim_from_redis_8_2_on(server, client, transport):
+def test_acked_guards_the_trim_from_redis_8_2_on(each_redis, each_redis_client, each_redis_transport):
+    server = each_redis
+    client = each_redis_client
+    transport = each_redis_transport
     add(client, 4)
     client.xgroup_create(STREAM, "billing", id="0")
     client.xack(STREAM, "billing", *read(client, "billing", 4))
@@ -138,9 +140,12 @@ def test_acked_guards_the_trim_from_redis_8_2_on(server, client, transport):
     assert result.removed == 3
 
 
-def test_the_default_trimmer_trims_acked_entries_on_every_server(server, client, transport):
+def test_the_default_trimmer_trims_acked_entries_on_every_server(each_redis, each_redis_client, each_redis_transport):
     """Approximate trims remove whole nodes; with ACKED (Redis 8.2) they are exact, since
     Redis 8.2 removes nothing for an approximate ACKED trim."""
+    server = each_redis
+    client = each_redis_client
+    transport = each_redis_transport
     client.config_set("stream-node-max-entries", 10)
     try:
         added = add(client, 95)
@@ -172,7 +177,8 @@ def test_xtrim_acked_keeps_entries_a_group_created_meanwhile_has_not_read(redis8
         client.close()
 
 
-def test_bad_settings_are_refused(transport):
+def test_bad_settings_are_refused(each_redis_transport):
+    transport = each_redis_transport
     with pytest.raises(ValueError, match="group_ttl must be > 0"):
         Trimmer(transport, group_ttl=0)
     with pytest.raises(ValueError, match="interval must be >= 0"):
