@@ -32,7 +32,7 @@ def check_access(routes: Iterable[Route], schema_apis: Iterable[str] = ()) -> No
     for group in by_transport.values():
         transport = group[0].transport
         try:
-            transport.check_connection(timeout=group[0].settings.socket_timeout)
+            transport.check_connection(timeout=0)  # one attempt: an unreachable Redis is waited for later
         except BusUnavailable as exc:
             logger.warning("%s; starting anyway: the readers wait for it", exc)
             continue
