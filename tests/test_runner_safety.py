@@ -19,7 +19,7 @@ import lightbus_sync
 import lightbus_sync.metrics
 from lightbus_sync import AccessRefused, Api, Event, Parameter
 from lightbus_sync.observers import Observer
-from runner_apps.harness import fast_config, make_bus, pending_count, wait_until  # noqa: F401 (fixture)
+from runner_apps.harness import fast_config, make_bus, pending_count, run_cli, wait_until  # noqa: F401 (fixture)
 
 STREAM = "rs.jobs.*:stream"
 DEAD = "{rs.jobs.*:stream}:dead"
@@ -264,3 +264,32 @@ def test_a_destroyed_group_is_recreated_where_the_runner_was(make_bus, redis_cli
             time.sleep(0.3)
     assert sorted(seen.items) == list(range(60))  # nothing handled twice, nothing missed
     assert any(f"recreated at {last.decode()}" in r.getMessage() for r in caplog.records)
+
+
+def test_a_password_refused_while_running_stops_the_runner_as_an_access_failure(make_bus, redis7_server):
+    redis7_server.flushall()
+    try:
+        bus = make_bus(_user(redis7_server, "runner", "+@all"))
+        bus.rs.jobs.job.listen(lambda n: None, listener_name="work")
+        runner = lightbus_sync.Runner(bus)
+        runner.start()
+        assert runner.wait_until_ready(10)
+        with redis7_server.client() as admin:
+            admin.execute_command("ACL", "SETUSER", "runner", "resetpass", ">rotated")
+            admin.execute_command("CLIENT", "KILL", "USER", "runner")  # the reader must reconnect
+        assert runner.wait(20), "the runner did not stop"
+        assert runner.failure_is_access is True
+        assert "refused the connection" in runner.failure and "secret" not in runner.failure
+    finally:
+        _drop_users(redis7_server)
+
+
+def test_lightbus_sync_run_with_a_wrong_password_exits_2_at_once(tmp_path, redis_server):
+    url = f"redis://nobody:wrong-secret@127.0.0.1:{redis_server.port}/0"
+    started = time.monotonic()
+    result = run_cli(tmp_path, "run", "--bus", "recording_bus", "--redis-url", url,
+                     env={"TEST_REDIS_URL": redis_server.url})  # where the bus module records its hooks
+    assert result.returncode == 2, result.stderr
+    assert time.monotonic() - started < 20
+    assert "refused the connection" in result.stderr and "retrying will not help" in result.stderr
+    assert "wrong-secret" not in result.stderr + result.stdout
