@@ -16,15 +16,14 @@ Past a stale group the trim is a plain ``MINID`` (``KEEPREF``: the stale group's
 references stay, and show as deleted entries if it ever comes back).
 
 Reading the groups costs ``XINFO GROUPS`` plus, per group, ``XINFO CONSUMERS`` and (if it
-has pending entries) ``XPENDING``: ``Trimmer.maybe_trim`` does it at most once per
-``interval`` seconds per stream.
+has pending entries) ``XPENDING``: a runner trims each stream at most once every
+``trim_interval`` seconds (``upkeep.StreamUpkeep``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import attrs
 
@@ -34,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds without an active consumer after which a group stops holding back trimming.
 DEFAULT_GROUP_TTL = 24 * 3600.0
-#: Seconds between two trims of one stream.
+#: Seconds between two trims of one stream by a runner.
 DEFAULT_TRIM_INTERVAL = 5.0
 #: First Redis version whose XTRIM takes ACKED.
 ACKED_SINCE = (8, 2)
@@ -121,43 +120,24 @@ def trim_point(transport: Any, stream: str, group_ttl: float = DEFAULT_GROUP_TTL
 
 
 class Trimmer:
-    """Keeps streams trimmed to their trim point, at most once per ``interval`` seconds
-    per stream. Thread-safe enough for one caller per stream (the runner's trimming pass).
+    """Trims streams to their trim point (one caller at a time: the runner's keeper).
 
     ``approximate`` trims whole radix-tree nodes only (``MINID ~``, cheap; up to one node
     of entries, 100 by default, may stay beyond the point until a later trim).
     """
 
-    def __init__(
-        self, transport: Any, *, group_ttl: float = DEFAULT_GROUP_TTL, interval: float = DEFAULT_TRIM_INTERVAL,
-        approximate: bool = True, clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, transport: Any, *, group_ttl: float = DEFAULT_GROUP_TTL, approximate: bool = True) -> None:
         if group_ttl <= 0:
             raise ValueError(f"group_ttl must be > 0 seconds, got {group_ttl!r}")
-        if interval < 0:
-            raise ValueError(f"interval must be >= 0 seconds, got {interval!r}")
         self._transport = transport
         self.group_ttl = group_ttl
-        self.interval = interval
         self.approximate = approximate
-        self._clock = clock
-        self._last: dict[str, float] = {}
         self._warned_stale: dict[str, tuple[str, ...]] = {}
         self._acked: Optional[bool] = None
 
-    def maybe_trim(self, stream: str) -> Optional[TrimResult]:
-        """``trim(stream)`` unless this stream was trimmed less than ``interval`` ago
-        (then None). Redis errors propagate."""
-        now = self._clock()
-        last = self._last.get(stream)
-        if last is not None and now - last < self.interval:
-            return None
-        self._last[stream] = now
-        return self.trim(stream)
-
     def trim(self, stream: str) -> TrimResult:
         """Trim ``stream`` to its trim point now; WARNING (once per change) naming the
-        stale groups it trims past."""
+        stale groups it trims past. Redis errors propagate."""
         point = trim_point(self._transport, stream, self.group_ttl)
         stale = point.stale_groups
         if stale and self._warned_stale.get(stream) != stale:

@@ -110,24 +110,6 @@ def test_a_group_without_consumers_counts_as_live(each_redis_client, each_redis_
     assert (point.stale_groups, point.min_id) == ((), "0-0")
 
 
-def test_trims_at_most_once_per_interval_per_stream(each_redis_client, each_redis_transport):
-    client = each_redis_client
-    transport = each_redis_transport
-    add(client, 4)
-    add(client, 4, stream="other:stream")
-    for stream in (STREAM, "other:stream"):
-        client.xgroup_create(stream, "billing", id="0")
-    now = [100.0]
-    trimmer = Trimmer(transport, interval=5.0, approximate=False, clock=lambda: now[0])
-    assert trimmer.maybe_trim(STREAM) is not None
-    assert trimmer.maybe_trim(STREAM) is None
-    assert trimmer.maybe_trim("other:stream") is not None
-    now[0] += 4.9
-    assert trimmer.maybe_trim(STREAM) is None
-    now[0] += 0.2
-    assert trimmer.maybe_trim(STREAM) is not None
-
-
 def test_acked_guards_the_trim_from_redis_8_2_on(each_redis, each_redis_client, each_redis_transport):
     server = each_redis
     client = each_redis_client
@@ -181,7 +163,5 @@ def test_bad_settings_are_refused(each_redis_transport):
     transport = each_redis_transport
     with pytest.raises(ValueError, match="group_ttl must be > 0"):
         Trimmer(transport, group_ttl=0)
-    with pytest.raises(ValueError, match="interval must be >= 0"):
-        Trimmer(transport, interval=-1)
     with pytest.raises(ValueError, match="group_ttl must be > 0"):
         trim_point(transport, STREAM, group_ttl=-5)

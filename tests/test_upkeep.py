@@ -71,3 +71,25 @@ def test_an_observer_that_raises_is_logged_and_skipped(server, caplog):
     finally:
         transport.close()
         client.close()
+
+
+def test_each_stream_is_checked_at_most_once_per_interval(each_redis_client, each_redis_transport):
+    client = each_redis_client
+    for stream in (STREAM, "other:stream"):
+        for i in range(6):
+            client.xadd(stream, {"n": str(i)})
+        client.xgroup_create(stream, "billing", id="0")
+    now = [100.0]
+    lost = []
+    upkeep = StreamUpkeep(each_redis_transport, {STREAM: ["billing"], "other:stream": ["billing"]}, trimmer=None,
+                          on_lost=lost.append, interval=5.0, clock=lambda: now[0])
+    client.xtrim(STREAM, maxlen=2, approximate=False)
+    upkeep.run()
+    reported = len(lost)
+    client.xtrim("other:stream", maxlen=2, approximate=False)
+    now[0] += 4.9
+    assert upkeep.run() == []  # neither stream is due: the new gap is not read yet
+    now[0] += 0.2
+    upkeep.run()
+    assert len(lost) == reported + (1 if each_redis_client.info("server")["redis_version"] >= "7" else 0)
+    assert upkeep.run(force=True) == []  # forced: read again, nothing new

@@ -47,7 +47,7 @@ class Keeper:
             group_ttl = min(route.settings.group_ttl for route in group)
             intervals.append(interval)
             self._upkeeps.append(StreamUpkeep(
-                transport, groups, trimmer=Trimmer(transport, group_ttl=group_ttl, interval=interval),
+                transport, groups, trimmer=Trimmer(transport, group_ttl=group_ttl),
                 on_lost=self._lost, interval=interval,
             ))
         self._interval = min(intervals) if intervals else 5.0
