@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import threading
 import time
 
 import pytest
@@ -19,7 +18,7 @@ import lightbus_sync
 import lightbus_sync.metrics
 from lightbus_sync import AccessRefused, Api, Event, Parameter
 from lightbus_sync.observers import Observer
-from runner_apps.harness import fast_config, make_bus, pending_count, run_cli, wait_until  # noqa: F401 (fixture)
+from runner_apps.harness import Calls, fast_config, make_bus, pending_count, run_cli, wait_until  # noqa: F401 (fixture)
 
 STREAM = "rs.jobs.*:stream"
 DEAD = "{rs.jobs.*:stream}:dead"
@@ -60,20 +59,6 @@ class Lost(Observer):
         self.calls.append((listener, stream, count))
 
 
-class Seen:
-    def __init__(self) -> None:
-        self.items: list = []
-        self._lock = threading.Lock()
-
-    def add(self, item) -> None:
-        with self._lock:
-            self.items.append(item)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self.items)
-
-
 def raw(client, event: str, value: str) -> None:
     """An entry as another producer would write it (the value is valid JSON)."""
     client.xadd(STREAM, {"id": f"raw-{event}", "api_name": "rs.jobs", "event_name": event, "version": "1",
@@ -96,7 +81,7 @@ def test_a_hard_cap_loss_while_stopped_is_reported_at_start(make_bus, exact_serv
     redis_client = exact_server.client()
     make_bus = functools.partial(make_bus, exact_server.url)
     bus = make_bus(config=fast_config({"max_stream_length": 50}))
-    seen = Seen()
+    seen = Calls()
     bus.rs.jobs.job.listen(lambda n: seen.add(n), listener_name="work", since="0")
     with bus.listening() as runner:
         assert runner.wait_until_ready(10)
@@ -132,7 +117,7 @@ def test_the_runner_trims_its_stream_to_what_every_group_acked(make_bus, redis_s
     redis_client.config_set("stream-node-max-entries", 10)  # approximate trims: 10-entry nodes
     try:
         bus = make_bus(config=fast_config({"trim_interval": 0.2}))
-        seen = Seen()
+        seen = Calls()
         bus.rs.jobs.job.listen(lambda n: seen.add(n), listener_name="work")
         redis_client.xgroup_create(STREAM, "slow-service", id="$", mkstream=True)
         redis_client.xgroup_createconsumer(STREAM, "slow-service", "c1")
@@ -152,7 +137,7 @@ def test_the_runner_trims_its_stream_to_what_every_group_acked(make_bus, redis_s
 
 def test_an_exception_in_a_cast_dead_letters_the_entry_naming_it(make_bus, redis_client):
     bus = make_bus()
-    seen = Seen()
+    seen = Calls()
     bus.rs.jobs.picky.listen(lambda value: seen.add(value.name), listener_name="picky")
     with bus.listening() as runner:
         assert runner.wait_until_ready(10)
@@ -166,7 +151,7 @@ def test_an_exception_in_a_cast_dead_letters_the_entry_naming_it(make_bus, redis
 
 def test_an_entry_failing_before_its_handler_is_dead_lettered_after_max_deliveries(make_bus, redis_client, caplog):
     bus = make_bus()
-    seen = Seen()
+    seen = Calls()
     bus.rs.jobs.exits.listen(lambda value: seen.add(value.code), listener_name="exits", max_deliveries=2)
     with caplog.at_level(logging.ERROR, logger="lightbus_sync.runner"):
         with bus.listening() as runner:
@@ -248,7 +233,7 @@ def test_a_refused_dead_letter_leaves_the_entry_pending_and_says_so_on_redis_6_2
 
 def test_a_destroyed_group_is_recreated_where_the_runner_was(make_bus, redis_client, caplog):
     bus = make_bus()
-    seen = Seen()
+    seen = Calls()
     bus.rs.jobs.job.listen(lambda n: seen.add(n), listener_name="work", since="0")
     with caplog.at_level(logging.WARNING, logger="lightbus_sync.runner"):
         with bus.listening() as runner:
