@@ -22,7 +22,7 @@ from ..ops.status import BusStatus, collect_status
 from ..ops.streams import Source, all_transports, bus_streams, resolve_api_argument
 from ..transport import TRANSIENT_ERRORS
 from . import pages
-from .html import Html, html
+from .html import Html
 from .outbox import BacklogHook, find_outbox_backlog
 from .sampler import LagSampler
 from .security import ActionGuard, csrf_cookie, csrf_set_cookie, new_csrf_value
