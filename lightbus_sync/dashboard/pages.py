@@ -11,7 +11,7 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import attrs
 
-from ..ops.dead_letters import DeadLetter
+from ..ops.dead_letters import DeadLetterRecord
 from ..ops.formatting import duration, timestamp, value_json
 from ..ops.inspect import InspectedEvent
 from ..ops.status import BusStatus, GroupStatus, StreamStatus
@@ -210,14 +210,14 @@ def events_page(apis: Sequence[str], api: Optional[str], event: Optional[str], l
 # --- dead letters ----------------------------------------------------------------------
 
 
-def _letter_event(letter: DeadLetter) -> Html:
+def _letter_event(letter: DeadLetterRecord) -> Html:
     event = letter.event()
     if event is not None and event.malformed is None:
         return html("{}<br>{}", event.canonical_name, _parameters(event.parameters))
     return _raw_fields(letter.fields)
 
 
-def dead_letters_page(letters: Sequence[DeadLetter], stream: Optional[str], links: Links,
+def dead_letters_page(letters: Sequence[DeadLetterRecord], stream: Optional[str], links: Links,
                       actions_enabled: bool) -> Html:
     scope = html(' of <code>{}</code> (<a href="{}">all streams</a>)', stream, links("/dead-letters")) if stream else ""
     if not letters:
@@ -247,7 +247,7 @@ def dead_letters_page(letters: Sequence[DeadLetter], stream: Optional[str], link
                 len(letters), scope, note, join(rows))
 
 
-def dead_letter_page(letter: DeadLetter, links: Links, actions_enabled: bool) -> Html:
+def dead_letter_page(letter: DeadLetterRecord, links: Links, actions_enabled: bool) -> Html:
     meta = [("dead-letter stream", letter.dead_stream), ("original entry", f"{letter.original_id or '-'} in {letter.stream}"),
             ("group", letter.group), ("listener", letter.listener), ("consumer", letter.consumer),
             ("attempts", letter.delivery_count), ("reason", letter.reason),
@@ -269,7 +269,7 @@ ACTIONS = {
 }
 
 
-def confirm_page(action: str, letter: DeadLetter, csrf: str, links: Links) -> Html:
+def confirm_page(action: str, letter: DeadLetterRecord, csrf: str, links: Links) -> Html:
     return html(
         '<div class="box"><p>{}</p><p>Dead letter <code>{}</code> of <code>{}</code> (group {}, listener {}).</p>'
         '<form method="post" action="{}"><input type="hidden" name="{}" value="{}">'
