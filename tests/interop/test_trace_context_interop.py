@@ -14,13 +14,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 
-import lightbus_sync
-from interop_harness import ProcessGroup, has_consumer, read_jsonl, wait_until, write_config
-from interop_types import SAMPLES
-from lightbus_sync.tracing import instrument
-from sync_defs import SyncTypesApi  # noqa: F401  (defines the API)
+pytest.importorskip("opentelemetry.sdk", reason="needs opentelemetry-sdk (requirements-dev.txt)")
+
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+
+import lightbus_sync  # noqa: E402
+from interop_harness import ProcessGroup, has_consumer, read_jsonl, wait_until, write_config  # noqa: E402
+from interop_types import SAMPLES  # noqa: E402
+from lightbus_sync.tracing import instrument  # noqa: E402
+from sync_defs import SyncTypesApi  # noqa: E402,F401  (defines the API)
 
 pytestmark = pytest.mark.timeout(300)
 
