@@ -2,13 +2,15 @@
 ``lightbus-sync dashboard`` process and a real ``lightbus-sync run`` process: every page
 loads, a dead letter replayed with the action token is handled by the runner, the action
 is refused without the token, a ``<script>`` parameter is inert text, and the streams
-page's screenshot goes to docs/img/ for the docs.
+page's screenshots are saved (to docs/img/ for the docs when
+``LIGHTBUS_UPDATE_SCREENSHOTS=1``, else to the test's temporary folder).
 
 Skipped, saying why, where chromium and chromedriver are not installed."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -21,7 +23,14 @@ from runner_apps.harness import fast_config, run_process, wait_until  # noqa: F4
 STREAM = "dash.shop.*:stream"
 DEAD = "{" + STREAM + "}:dead"
 PAYLOAD = '<script>window.__pwned = 1; document.title = "pwned"</script>'
-IMG = REPO_ROOT / "docs" / "img"
+DOCS_IMG = REPO_ROOT / "docs" / "img"
+
+
+@pytest.fixture
+def img_dir(tmp_path):
+    """Where screenshots go: docs/img/ when LIGHTBUS_UPDATE_SCREENSHOTS=1 (to refresh the
+    docs' pictures), else a temporary folder, so a test run leaves the tree unchanged."""
+    return DOCS_IMG if os.environ.get("LIGHTBUS_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
 @pytest.fixture
@@ -57,7 +66,7 @@ def _wait_text(driver, css: str, text: str, timeout: float = 15):
         message=f"no {css} containing {text!r}")
 
 
-def test_every_page_loads_and_the_script_payload_is_text(shop, dashboard_process, browser):  # noqa: F811
+def test_every_page_loads_and_the_script_payload_is_text(shop, dashboard_process, browser, img_dir):  # noqa: F811
     from selenium.webdriver.common.by import By
 
     url, client, runner = shop
@@ -84,8 +93,8 @@ def test_every_page_loads_and_the_script_payload_is_text(shop, dashboard_process
     row = _wait_text(browser, "#streams tbody tr", STREAM)
     assert "held by reports-summary" in row.text
     _wait_text(browser, "#streams tbody tr", "dash.mail.*:stream")
-    IMG.mkdir(parents=True, exist_ok=True)
-    assert browser.save_screenshot(str(IMG / "dashboard-streams.png"))
+    img_dir.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(img_dir / "dashboard-streams.png"))
 
     browser.get(dash.url + "groups")
     row = _wait_text(browser, "#groups tbody tr", "reports-summary")
@@ -93,7 +102,7 @@ def test_every_page_loads_and_the_script_payload_is_text(shop, dashboard_process
     lines = browser.find_elements(By.CSS_SELECTOR, "#groups svg polyline")
     assert len(lines) == 2  # one chart per group
     assert browser.find_element(By.CSS_SELECTOR, "#groups svg title").get_attribute("textContent").startswith("lag over")
-    assert browser.save_screenshot(str(IMG / "dashboard-groups.png"))
+    assert browser.save_screenshot(str(img_dir / "dashboard-groups.png"))
 
     browser.get(dash.url + "events?api=dash.shop")
     row = _wait_text(browser, "#events tbody tr", "order_id")
