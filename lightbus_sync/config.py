@@ -27,6 +27,7 @@ import random
 import re
 import socket
 import string
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -423,7 +424,10 @@ def read_config_file(path: Union[str, os.PathLike]) -> dict[str, Any]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # the same parser, as a package (declared for Python < 3.11)
+                import tomli as tomllib
 
             data = tomllib.loads(text)
         elif suffix == ".json":

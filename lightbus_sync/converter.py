@@ -16,7 +16,6 @@ import base64
 import datetime
 import decimal
 import enum
-import typing
 import uuid
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -148,6 +147,10 @@ def _structure_any(value: Any, _: type) -> Any:
     return value
 
 
+def _is_any(tp: Any) -> bool:
+    return tp is Any
+
+
 def _make_union_structure(converter: cattrs.Converter):
     def factory(union: Any):
         members = union_members(union) or ()
@@ -208,7 +211,9 @@ def build_converter() -> cattrs.Converter:
     converter.register_structure_hook(uuid.UUID, _structure_uuid)
     converter.register_structure_hook(decimal.Decimal, _structure_decimal)
     converter.register_structure_hook(bytes, _structure_bytes)
-    converter.register_structure_hook(typing.Any, _structure_any)
+    # A predicate, not register_structure_hook(Any, ...): Python 3.10's typing.Any is
+    # not a class, and cattrs' singledispatch refuses it there.
+    converter.register_structure_hook_func(_is_any, _structure_any)
     converter.register_structure_hook_factory(
         is_namedtuple, lambda tp: namedtuple_dict_structure_factory(tp, converter)
     )
