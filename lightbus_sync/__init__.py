@@ -13,35 +13,77 @@ Streams, speaking the Lightbus 1.x wire format.
     bus.auth.user_created.fire(username='adam', email='adam@example.com')
 """
 
-from .api import NO_DEFAULT, Api, Event, Parameter
-from .bus import ApiClient, Bus, EventClient, create
-from .config import RootConfig, load_config
-from .errors import (
-    BusUnavailable,
-    ConfigurationError,
-    DeadLetter,
-    DuplicateListener,
-    InvalidApiDefinition,
-    InvalidFireCall,
-    InvalidIncomingEvent,
-    InvalidListener,
-    InvalidName,
-    InvalidParameterValue,
-    LightbusError,
-    MalformedEntry,
-    MissingParameter,
-    PositionalArgumentsNotAllowed,
-    SchemaMismatch,
-    TransportError,
-    UnexpectedParameter,
-    UnknownApi,
-    UnknownEvent,
-    UnsupportedParameterType,
-)
-from .message import EventMessage
-from .runner import Runner
+# The public names are imported on first use (PEP 562), so that importing a submodule
+# (the pytest plugin, the CLI) does not import the whole package with redis-py.
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .api import NO_DEFAULT, Api, Event, Parameter
+    from .bus import ApiClient, Bus, EventClient, create
+    from .config import RootConfig, load_config
+    from .errors import (
+        BusUnavailable,
+        ConfigurationError,
+        DeadLetter,
+        DuplicateListener,
+        InvalidApiDefinition,
+        InvalidFireCall,
+        InvalidIncomingEvent,
+        InvalidListener,
+        InvalidName,
+        InvalidParameterValue,
+        LightbusError,
+        MalformedEntry,
+        MissingParameter,
+        PositionalArgumentsNotAllowed,
+        SchemaMismatch,
+        TransportError,
+        UnexpectedParameter,
+        UnknownApi,
+        UnknownEvent,
+        UnsupportedParameterType,
+    )
+    from .message import EventMessage
+    from .runner import Runner
+
+_EXPORTS = {
+    "Api": ".api",
+    "Event": ".api",
+    "NO_DEFAULT": ".api",
+    "Parameter": ".api",
+    "ApiClient": ".bus",
+    "Bus": ".bus",
+    "EventClient": ".bus",
+    "create": ".bus",
+    "RootConfig": ".config",
+    "load_config": ".config",
+    "BusUnavailable": ".errors",
+    "ConfigurationError": ".errors",
+    "DeadLetter": ".errors",
+    "DuplicateListener": ".errors",
+    "InvalidApiDefinition": ".errors",
+    "InvalidFireCall": ".errors",
+    "InvalidIncomingEvent": ".errors",
+    "InvalidListener": ".errors",
+    "InvalidName": ".errors",
+    "InvalidParameterValue": ".errors",
+    "LightbusError": ".errors",
+    "MalformedEntry": ".errors",
+    "MissingParameter": ".errors",
+    "PositionalArgumentsNotAllowed": ".errors",
+    "SchemaMismatch": ".errors",
+    "TransportError": ".errors",
+    "UnexpectedParameter": ".errors",
+    "UnknownApi": ".errors",
+    "UnknownEvent": ".errors",
+    "UnsupportedParameterType": ".errors",
+    "EventMessage": ".message",
+    "Runner": ".runner",
+}
 
 __all__ = [
     "Api",
@@ -77,3 +119,7 @@ __all__ = [
     "create",
     "load_config",
 ]
+
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
