@@ -197,7 +197,8 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
     (wants_message, binding). Raises InvalidListener naming both sides."""
     if not callable(handler):
         raise InvalidListener(f"handler for {definition.canonical_name} is not callable: {handler!r}")
-    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
+    # The instance's __call__ method itself is checked here, not whether it is callable.
+    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):  # noqa: B004
         # Called on a worker thread, it would return an un-awaited coroutine and be acked.
         raise InvalidListener(
             f"handler {handler!r} for {definition.canonical_name} is an async function: lightbus_sync "
