@@ -240,7 +240,7 @@ class EventDefinition:
         checkers = tuple(parameter_types.make_checker(p.type) for p in parameters)
         return cls(api_name, name, version, parameters, checkers, frozenset(p.name for p in parameters))
 
-    def bind(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check a fire() call; return {name: value} in declaration order, defaults filled.
 
         Raises (and writes nothing) on positional arguments, unexpected or missing
