@@ -1,9 +1,9 @@
 """``lightbus-sync status | inspect | dead-letters``: the operations subcommands.
 
-Exit codes: 0 done (``status --check``: every threshold met); 1 ``status --check``
+Exit statuses: 0 done (``status --check``: every threshold met); 1 ``status --check``
 found a threshold exceeded, or ``dead-letters replay/purge`` could not act on some of
-the ids given; 2 bad arguments or configuration, or Redis unreachable or refusing a
-command; 3 the bus module failed to import (traceback printed).
+the ids given; 2 bad arguments or configuration; 3 the bus module could not be imported
+(missing: one line; raised: traceback); 4 Redis unavailable or refusing a command.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Any, Callable
 
 import redis
 
-from .errors import LightbusError
+from .errors import BusUnavailable, LightbusError
 from .transport import TRANSIENT_ERRORS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_IMPORT = 3
+EXIT_REDIS = 4
 
 
 def add_ops_commands(sub: Any) -> None:
@@ -125,9 +126,14 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
     from .cli import BusModuleImportFailed, load_command_bus  # cli imports this module
 
+    from .bus_module import BusModuleNotFound
+
     try:
         bus, from_module = load_command_bus(args, service_name="lightbus-sync-ops")
     except BusModuleImportFailed:
+        return EXIT_IMPORT
+    except BusModuleNotFound as exc:
+        print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_IMPORT
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
@@ -136,15 +142,18 @@ def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
         return body(bus, from_module)
     except KeyboardInterrupt:
         return EXIT_OK
+    except BusUnavailable as exc:
+        print(f"lightbus-sync: Redis unavailable: {exc}", file=sys.stderr)
+        return EXIT_REDIS
     except (LightbusError, ValueError) as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except TRANSIENT_ERRORS as exc:
         print(f"lightbus-sync: Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_REDIS
     except redis.RedisError as exc:
         print(f"lightbus-sync: Redis refused a command: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_REDIS
     finally:
         bus.close()
 
