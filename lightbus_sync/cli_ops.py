@@ -30,8 +30,9 @@ def add_ops_commands(sub: Any) -> None:
     status = sub.add_parser(
         "status", help="streams, consumer groups, consumers, lag, pending and dead letters",
         description="Show each stream of the bus's APIs (the bus module's local APIs and listeners, "
-                    "and --api ones) with its consumer groups and consumers. --check turns it into a "
-                    "monitoring probe: exit 1 when a threshold is exceeded, 0 otherwise.",
+                    "and --api ones) with its consumer groups and consumers; with neither --bus nor --api, "
+                    "every stream on the Redis server(s), found as dead-letters finds dead letters. --check "
+                    "turns it into a monitoring probe: exit 1 when a threshold is exceeded, 0 otherwise.",
     )
     _common(status)
     status.add_argument("--api", action="append", default=[], metavar="NAME",
@@ -181,7 +182,8 @@ def command_status(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     def body(bus: Any, from_module: bool) -> int:
-        status = collect_status(bus, args.api, include_local=from_module)
+        # Neither a bus module nor --api: every stream on the Redis server(s).
+        status = collect_status(bus, args.api, include_local=from_module, discover=not from_module and not args.api)
         problems = check_status(status, **thresholds) if args.check else []
         if args.json:
             data = status.as_dict()

@@ -235,6 +235,23 @@ def test_cli_status_table_json_and_check_exit_codes(busy_bus, redis_url, redis_c
     assert code == 2 and "only apply with --check" in err
 
 
+def test_cli_status_without_bus_or_api_discovers_every_stream_as_dead_letters_does(busy_bus, redis_url,
+                                                                                   redis_client, cli):
+    # A per-event stream of another API, and a stream gone but for its dead letters.
+    redis_client.xadd("opsst.other.pinged:stream", {"": ""})
+    redis_client.xadd("{opsst.gone.*:stream}:dead", {"reason": "x"})
+    redis_client.set("not.a:stream:really", "1")  # not a stream: never listed
+    code, out, err = cli("status", "--redis-url", redis_url, "--json")
+    assert code == 0, err
+    streams = {s["stream"]: s for s in json.loads(out)["streams"]}
+    assert set(streams) == {SHOP, "opsst.other.pinged:stream", "opsst.gone.*:stream"}
+    assert streams[SHOP]["dead_letters"] == 2 and streams[SHOP]["api_name"] == "opsst.shop"
+    assert streams["opsst.other.pinged:stream"]["event_name"] == "pinged"
+    assert streams["opsst.gone.*:stream"]["exists"] is False and streams["opsst.gone.*:stream"]["dead_letters"] == 1
+    code, dead_out, _ = cli("dead-letters", "list", "--redis-url", redis_url, "--json")
+    assert {d["stream"] for d in json.loads(dead_out)} <= set(streams)  # what dead-letters finds, status shows
+
+
 def test_cli_status_of_the_bus_module_and_errors(ops_bus, redis_url, redis_client, cli, tmp_path):
     code, out, err = cli("status", "--bus", "ops_cli_bus", "--redis-url", redis_url, "--json")
     assert code == 0, err

@@ -25,7 +25,7 @@ import attrs
 
 from .dead_letters import replay_stream
 from .formatting import duration, iso, table, time_and_age
-from .streams import Source, StreamTarget, bus_streams, dead_letter_stream, id_millis, id_time, text
+from .streams import Source, StreamTarget, bus_streams, dead_letter_stream, discovered_streams, id_millis, id_time, text
 
 #: Count dead letters per group only while the dead-letter stream is at most this long.
 GROUP_DEAD_LETTER_SCAN_LIMIT = 10_000
@@ -129,10 +129,13 @@ class Problem:
 # --- collecting ------------------------------------------------------------------------
 
 
-def collect_status(source: Source, apis: Iterable[str] = (), *, include_local: bool = True) -> BusStatus:
+def collect_status(
+    source: Source, apis: Iterable[str] = (), *, include_local: bool = True, discover: bool = False
+) -> BusStatus:
     """The status of the streams of the bus's local APIs and listeners (with
-    ``include_local``) and of ``apis`` (names, or ``api.event``)."""
-    targets = bus_streams(source, apis, include_local=include_local)
+    ``include_local``) and of ``apis`` (names, or ``api.event``); with ``discover``, of
+    every event stream on the Redis server(s) (``discovered_streams``)."""
+    targets = discovered_streams(source) if discover else bus_streams(source, apis, include_local=include_local)
     streams = [stream_status(target) for target in targets]
     now = max((s.server_time for s in streams), default=None)
     moment = datetime.datetime.fromtimestamp(now, datetime.timezone.utc) if now else datetime.datetime.now(datetime.timezone.utc)

@@ -177,6 +177,22 @@ def bus_streams(source: Source, apis: Iterable[str] = (), *, include_local: bool
     return dedupe(targets)
 
 
+def discovered_streams(source: Source) -> list[StreamTarget]:
+    """Every event stream on the source's Redis server(s), found with ``SCAN`` as
+    ``dead-letters`` finds every dead-letter stream: ``<api>.<event>:stream`` and
+    ``<api>.*:stream`` keys, and the streams whose dead letters are left where the
+    stream itself is gone."""
+    targets: list[StreamTarget] = []
+    for transport in all_transports(source):
+        streams = set(transport.find_keys("*:stream"))
+        streams |= {s for s in map(stream_of_dead, transport.find_keys("{*" + DEAD_SUFFIX)) if s}
+        for stream in sorted(streams):
+            api_name, event_name = parse_stream_key(stream)
+            if stream_belongs_to_api(stream, api_name):  # an event stream, not another key
+                targets.append(StreamTarget(stream, api_name, event_name, transport))
+    return dedupe(targets)
+
+
 def resolve_api_argument(source: Source, text: str) -> tuple[str, Optional[str]]:
     """Split ``API[.EVENT]``: dotted API names make ``a.b.c`` ambiguous, so prefer what
     is known (a defined or published API), then what exists on Redis, then the whole
