@@ -172,6 +172,11 @@ class RedisEventTransportConfig:
             return self.reclaim_interval
         return min(self.acknowledgement_timeout / 4, 15.0)
 
+    @property
+    def effective_reclaim_batch_size(self) -> int:
+        """``reclaim_batch_size`` (100 where the input said null: the converter fills it in)."""
+        return _filled(self.reclaim_batch_size)
+
 
 @attrs.frozen
 class DebugTransportConfig:

@@ -54,7 +54,7 @@ def test_the_typed_path_refuses_what_fire_would_refuse(mypy_cache):
 
 
 def test_user_code_runs_as_written(redis_url, tmp_path):
-    env = dict(os.environ, LIGHTBUS_REDIS_URL=redis_url, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, LIGHTBUS_REDIS_URL=redis_url, PYTHONPATH=os.pathsep.join([str(TYPING), str(ROOT)]))
     env.pop("LIGHTBUS_CONFIG", None)
     result = subprocess.run([sys.executable, str(TYPING / "user_code.py")], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
@@ -62,19 +62,25 @@ def test_user_code_runs_as_written(redis_url, tmp_path):
     assert "UnknownEvent: API 'my_company.auth' has no event 'user_craeted'" in result.stdout
 
 
-@pytest.mark.parametrize("line", [24, 25, 26])
-def test_what_the_checker_refuses_fire_refuses_too(line, redis_url):
+FIRST_ERROR_LINE = 15  # the calls from here on are refused by the checker
+
+
+@pytest.mark.parametrize("line", [FIRST_ERROR_LINE, FIRST_ERROR_LINE + 1, FIRST_ERROR_LINE + 2])
+def test_what_the_checker_refuses_fire_refuses_too(line, redis_url, monkeypatch):
     """The typed path's errors are the library's errors, not only the checker's."""
     import lightbus_sync
     from lightbus_sync import InvalidFireCall
 
+    monkeypatch.syspath_prepend(str(TYPING))
     source = (TYPING / "user_errors.py").read_text().splitlines()
+    assert source[FIRST_ERROR_LINE - 1].endswith("# E: arg-type")
     namespace: dict = {}
-    prelude = "\n".join(source[:23]).replace("lightbus_sync.create()", f"lightbus_sync.create(redis_url={redis_url!r})")
+    prelude = "\n".join(source[:FIRST_ERROR_LINE - 1]).replace(
+        "lightbus_sync.create()", f"lightbus_sync.create(redis_url={redis_url!r})")
     exec(compile(prelude, "user_errors.py", "exec"), namespace)
     try:
         with pytest.raises(InvalidFireCall):
-            exec(compile("\n" * 23 + source[line - 1], "user_errors.py", "exec"), namespace)
+            exec(compile("\n" * (line - 1) + source[line - 1], "user_errors.py", "exec"), namespace)
     finally:
         namespace["bus"].close()
     assert isinstance(namespace["bus"], lightbus_sync.Bus)

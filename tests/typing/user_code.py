@@ -11,6 +11,8 @@ import lightbus_sync as lightbus
 from lightbus_sync import Api, Event, EventMessage, LightbusError, Parameter
 from lightbus_sync.testing import BusRecorder, deliver, record_events
 
+from billing_api import BillingApi
+
 
 class AuthApi(Api):
     user_created = Event(parameters=("username", "email"))
@@ -21,17 +23,6 @@ class AuthApi(Api):
 
     class Meta:
         name = "my_company.auth"
-
-
-class BillingApi(Api):
-    """The typed form: the checker knows each event's parameters."""
-
-    @Event
-    def invoice_paid(*, invoice_id: int, amount: float, paid_at: datetime.datetime, note: str = "") -> None:
-        "An invoice was paid in full."
-
-    class Meta:
-        name = "billing"
 
 
 bus = lightbus.create()

@@ -6,17 +6,8 @@ from __future__ import annotations
 import datetime
 
 import lightbus_sync
-from lightbus_sync import Api, Event
 
-
-class BillingApi(Api):
-    @Event
-    def invoice_paid(*, invoice_id: int, amount: float, paid_at: datetime.datetime, note: str = "") -> None:
-        "An invoice was paid in full."
-
-    class Meta:
-        name = "billing_errors"
-
+from billing_api import BillingApi
 
 bus = lightbus_sync.create()
 now = datetime.datetime.now(datetime.timezone.utc)
