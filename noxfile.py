@@ -27,6 +27,7 @@ MAIN_PYTHON = "3.11"
 #: The fast core: definitions, fire, types, wire, config and the runner's basics.
 CORE_TESTS = [
     "tests/test_core_definitions.py",
+    "tests/test_typed_api.py",
     "tests/test_core_fire.py",
     "tests/test_core_types.py",
     "tests/test_core_wire.py",
