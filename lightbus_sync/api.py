@@ -357,9 +357,8 @@ class Api:
         bound = f" on {self._client._bus!r}" if self._client is not None else ""
         return f"<{type(self).__qualname__} {self.definition.name!r}{bound}>"
 
-    class Meta:
-        name: Optional[str] = None
-        version: int = 1
+    #: Each subclass's own ``class Meta``: ``name`` (required), ``version`` (default 1).
+    Meta: ClassVar[type]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
