@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         UnsupportedParameterType,
     )
     from .message import EventMessage
+    from .observers import DeliveryInfo, Observer
     from .runner import Runner
 
 _EXPORTS = {
@@ -82,6 +83,8 @@ _EXPORTS = {
     "UnknownEvent": ".errors",
     "UnsupportedParameterType": ".errors",
     "EventMessage": ".message",
+    "DeliveryInfo": ".observers",
+    "Observer": ".observers",
     "Runner": ".runner",
 }
 
@@ -92,6 +95,7 @@ __all__ = [
     "BusUnavailable",
     "ConfigurationError",
     "DeadLetter",
+    "DeliveryInfo",
     "DuplicateListener",
     "Event",
     "EventClient",
@@ -106,6 +110,7 @@ __all__ = [
     "MalformedEntry",
     "MissingParameter",
     "NO_DEFAULT",
+    "Observer",
     "Parameter",
     "PositionalArgumentsNotAllowed",
     "RootConfig",

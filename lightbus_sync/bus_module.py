@@ -15,10 +15,11 @@ from .errors import ConfigurationError
 DEFAULT_BUS_MODULE = "bus"
 
 
-class BusModuleNotFound(ConfigurationError):
+class BusModuleNotFound(ConfigurationError, ModuleNotFoundError):
     """The bus module (or a package it is in) does not exist: a wrong ``--bus`` or
     ``$LIGHTBUS_MODULE``, said in one line. An import error *inside* the module (a
-    missing dependency, a typo) is not this: it propagates with its traceback."""
+    missing dependency, a typo) is not this: it propagates with its traceback. Still a
+    ``ModuleNotFoundError``, for code that catches import errors."""
 
 
 def import_bus_module(name: Optional[str] = None) -> tuple[ModuleType, Bus]:

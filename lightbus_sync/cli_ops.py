@@ -14,14 +14,18 @@ from typing import Any, Callable
 
 import redis
 
+from .bus_module import BusModuleNotFound
+from .cli_common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_IMPORT,
+    EXIT_OK,
+    EXIT_REDIS,
+    BusModuleImportFailed,
+    load_command_bus,
+)
 from .errors import BusUnavailable, LightbusError
 from .transport import TRANSIENT_ERRORS
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_IMPORT = 3
-EXIT_REDIS = 4
 
 
 def add_ops_commands(sub: Any) -> None:
@@ -125,10 +129,6 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
-    from .cli import BusModuleImportFailed, load_command_bus  # cli imports this module
-
-    from .bus_module import BusModuleNotFound
-
     try:
         bus, from_module = load_command_bus(args, service_name="lightbus-sync-ops")
     except BusModuleImportFailed:
