@@ -168,3 +168,31 @@ def test_loading_the_plugin_imports_nothing_heavy():
     assert result.stdout.split() == [
         "['lightbus_sync',", "'lightbus_sync._lazy',", "'lightbus_sync.testing',",
         "'lightbus_sync.testing.pytest_plugin']"]
+
+
+def test_the_in_memory_fixture_runs_the_listeners_and_reaches_no_redis(tmp_path: Path):
+    (tmp_path / "bus.py").write_text(USER_BUS + textwrap.dedent('''
+        shipped = []
+
+
+        def ship(order_id, total):
+            shipped.append(order_id)
+
+
+        bus.plugin_shop.orders.order_placed.listen(ship, listener_name="ship")
+    '''))
+    (tmp_path / "test_memory.py").write_text(textwrap.dedent('''
+        from lightbus_sync.testing import InMemoryBroker
+
+        import bus
+
+
+        def test_in_memory(lightbus_in_memory):
+            assert isinstance(lightbus_in_memory, InMemoryBroker) and lightbus_in_memory.active
+            bus.place_order(3, 9.5)  # Redis at 127.0.0.1:1 would refuse it
+            assert bus.shipped == [3]
+            assert [m.kwargs for m in lightbus_in_memory.fired()] == [{"order_id": 3, "total": 9.5}]
+    '''))
+    result = run_pytest(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

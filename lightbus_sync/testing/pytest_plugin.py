@@ -15,6 +15,14 @@ Every fixture name starts with ``lightbus_``:
           client.post("/users", data={"username": "adam"})
           lightbus_recorder.assert_fired("auth.user_created", username="adam")
 
+- ``lightbus_in_memory``: ``lightbus_bus`` in memory for the test: an
+  :class:`~lightbus_sync.testing.InMemoryBroker` (``fire()`` runs the bus's listeners in
+  the test's thread, with the runner's retries and dead letters; nothing reaches Redis)::
+
+      def test_signup_sends_the_welcome_mail(client, lightbus_in_memory):
+          client.post("/users", data={"username": "adam"})
+          assert outbox == ["adam@example.com"]
+
 - ``lightbus_redis_server``: a private, real ``redis-server`` on a free 127.0.0.1 port
   for the whole session (never the machine's 6379), removed at the end. Its ``url`` is
   ``redis://127.0.0.1:PORT/0``; call ``flushall()`` to start a test from empty.
@@ -66,6 +74,15 @@ def lightbus_recorder(lightbus_bus: Any) -> Iterator[Any]:
         yield recorder
     finally:
         recorder.stop()
+
+
+@pytest.fixture
+def lightbus_in_memory(lightbus_bus: Any) -> Iterator[Any]:
+    """``lightbus_bus``'s events handled in memory for this test (see the module docs)."""
+    from lightbus_sync.testing.in_memory import in_memory
+
+    with in_memory(lightbus_bus) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")

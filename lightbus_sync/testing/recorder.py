@@ -57,6 +57,25 @@ class RecordedEvent:
     parameters: Mapping[str, Any]  # JSON-decoded wire values, before casting
 
 
+class StreamIdClock:
+    """Redis-like stream ids for entries kept in memory: ``<unix ms>-<sequence>``,
+    increasing. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._seq = 0
+
+    def next(self) -> str:
+        with self._lock:
+            now = int(time.time() * 1000)
+            if now > self._last_ms:
+                self._last_ms, self._seq = now, 0
+            else:
+                self._seq += 1
+            return f"{self._last_ms}-{self._seq}"
+
+
 class RecordingTransport:
     """Stands in for ``RedisTransport`` on the fire path: ``add_event`` / ``add_events``
     record entries and return Redis-like stream ids; schemas are stored in memory.
@@ -70,28 +89,17 @@ class RecordingTransport:
 
     def __init__(self, recorder: "BusRecorder") -> None:
         self._recorder = recorder
-        self._lock = threading.Lock()
-        self._last_ms = 0
-        self._seq = 0
-
-    def _next_id(self) -> str:
-        with self._lock:
-            now = int(time.time() * 1000)
-            if now > self._last_ms:
-                self._last_ms, self._seq = now, 0
-            else:
-                self._seq += 1
-            return f"{self._last_ms}-{self._seq}"
+        self._ids = StreamIdClock()
 
     def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float) -> str:
-        stream_id = self._next_id()
+        stream_id = self._ids.next()
         self._recorder._record([(stream, fields, stream_id)])
         return stream_id
 
     def add_events(
         self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float
     ) -> list[str]:
-        ids = [self._next_id() for _ in items]
+        ids = [self._ids.next() for _ in items]
         self._recorder._record([(stream, fields, sid) for (stream, fields), sid in zip(items, ids)])
         return ids
 
