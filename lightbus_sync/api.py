@@ -16,7 +16,6 @@ import logging
 import threading
 import typing
 from typing import (
-    TYPE_CHECKING,
     Any,
     Callable,
     ClassVar,
@@ -25,12 +24,12 @@ from typing import (
     Mapping,
     Optional,
     ParamSpec,
+    Protocol,
     Union,
     overload,
 )
 
-if TYPE_CHECKING:
-    from .bus import ApiClient, EventClient
+from .message import EventMessage
 
 import attrs
 
@@ -162,6 +161,23 @@ def _fresh_default(default: Any) -> Any:
 P = ParamSpec("P")
 
 
+class BoundEvent(Protocol[P]):
+    """What ``bus.api(AuthApi).user_created`` is to a type checker: the bus's
+    ``EventClient`` for the event (``lightbus_sync.bus``), its calls taking the event's
+    declared parameters ``P``. (A protocol, so that definitions need not import the bus.)"""
+
+    @property
+    def canonical_name(self) -> str: ...
+
+    def fire(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage: ...
+
+    async def fire_async(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage: ...
+
+    def fire_many(self, calls: Iterable[Mapping[str, Any]]) -> list[EventMessage]: ...
+
+    def listen(self, handler: Callable[..., Any], *, listener_name: Optional[str] = None, **options: Any) -> Any: ...
+
+
 class Event(Generic[P]):
     """An event attribute of an ``Api`` class, declared in one of two forms:
 
@@ -200,7 +216,7 @@ class Event(Generic[P]):
     def __get__(self, instance: None, owner: Optional[type] = None) -> "Event[P]": ...
 
     @overload
-    def __get__(self, instance: "Api", owner: Optional[type] = None) -> "EventClient[P]": ...
+    def __get__(self, instance: "Api", owner: Optional[type] = None) -> BoundEvent[P]: ...
 
     def __get__(self, instance: Optional["Api"], owner: Optional[type] = None) -> Any:
         if instance is None:
@@ -335,17 +351,18 @@ class Api:
     """
 
     definition: ClassVar[ApiDefinition]
-    _client: Optional["ApiClient"] = None
+    #: The bus's ``ApiClient`` of this API on a bound instance (``bus.api(AuthApi)``).
+    _client: Any = None
 
     @classmethod
-    def _bound(cls, client: "ApiClient") -> "Api":
+    def _bound(cls, client: Any) -> "Api":
         """An instance of this class whose events are ``client``'s (``bus.api(AuthApi)``);
         the class's own ``__init__`` is not run."""
         instance = cls.__new__(cls)
         instance._client = client
         return instance
 
-    def _api_client(self) -> "ApiClient":
+    def _api_client(self) -> Any:
         if self._client is None:
             raise InvalidApiDefinition(
                 f"{type(self).__qualname__}() is not bound to a bus: use bus.api({type(self).__qualname__}) "

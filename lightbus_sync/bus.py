@@ -56,6 +56,7 @@ from .wire import encode_event, entry_size, new_event_id, to_plain
 
 if TYPE_CHECKING:
     from .listeners import Listener
+    from .runner import Runner
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class Bus:
     def _new_schema_registry(self) -> SchemaRegistry:
         config = self.config
         return SchemaRegistry(
-            transport=lambda: self.transport_for_url(config.bus.schema.transport.redis.url),
+            transport=lambda: self.transport_for_url(config.bus.schema.redis.url),
             ttl=config.bus.schema.ttl,
             local_definition=self.local_definition,
             strict_validation=lambda api_name: config.api(api_name).strict_validation,
@@ -200,7 +201,7 @@ class Bus:
             f"known APIs: {', '.join(known) or '(none)'}" + did_you_mean(name, known) + unreadable
         )
 
-    def _remote_document(self, name: str) -> tuple[Optional[dict], str]:
+    def _remote_document(self, name: str) -> tuple[Optional[dict[str, Any]], str]:
         """(the schema on the bus for ``name`` or None, why the bus could not be asked).
 
         A lookup of an unknown API must fail as ``UnknownApi`` (an ``AttributeError``:
@@ -271,7 +272,7 @@ class Bus:
                     timeout = socket_timeout or self.config.api("default").redis.socket_timeout
                     transport = self._transport_factory(url, socket_timeout=timeout)
                     self._transports[url] = transport
-        return transport
+        return transport  # type: ignore[no-any-return]  # what the factory makes stands in for one
 
     def swap_transports(self, factory: TransportFactory) -> TransportState:
         """Make every transport with ``factory`` from now on, with a fresh schema
@@ -308,8 +309,8 @@ class Bus:
     # --- listening (see listeners.py and runner/) ----------------------------------------
 
     def listen_many(
-        self, events: Iterable["EventClient"], handler: Callable[..., Any], *, listener_name: str, **options: Any
-    ):
+        self, events: Iterable["EventClient[...]"], handler: Callable[..., Any], *, listener_name: str, **options: Any
+    ) -> "Listener":
         """One listener (one consumer group) for several events: ``handler`` gets each."""
         return self.listeners.add(list(events), handler, listener_name=listener_name, **options)
 
@@ -329,7 +330,7 @@ class Bus:
         self.stop_hooks.append(hook)
         return hook
 
-    def start_listener_thread(self, **options: Any):
+    def start_listener_thread(self, **options: Any) -> "Runner":
         """Run this bus's listeners in background (daemon) threads; returns a handle with
         ``stop(timeout)``, ``is_alive()``, usable as a context manager."""
         from .runner import Runner
@@ -338,7 +339,7 @@ class Bus:
         runner.start()
         return runner
 
-    def listening(self, **options: Any):
+    def listening(self, **options: Any) -> "Runner":
         """``with bus.listening(): ...``: listeners run for the block's duration."""
         return self.start_listener_thread(**options)
 
@@ -446,7 +447,7 @@ class EventClient(Generic[P]):
         the ``InvalidFireCall`` subclass ``fire()`` would."""
         return self._encode(args, kwargs)
 
-    def _encode(self, args: tuple, kwargs: dict[str, Any]) -> EncodedEvent:
+    def _encode(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EncodedEvent:
         definition = self.definition
         values = definition.bind(args, kwargs)
         plain = to_plain(definition.api_name, definition.name, values)
@@ -577,7 +578,7 @@ def default_service_name_for_module(module_name: str, file: Optional[str]) -> st
 
 
 def create(
-    config_file: Union[str, os.PathLike, None] = None,
+    config_file: Union[str, "os.PathLike[str]", None] = None,
     *,
     redis_url: Optional[str] = None,
     service_name: Optional[str] = None,

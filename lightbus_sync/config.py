@@ -292,6 +292,11 @@ class SchemaConfig:
         default=attrs.Factory(SchemaTransportSelector), converter=_schema_transport_if_none
     )
 
+    @property
+    def redis(self) -> RedisSchemaTransportConfig:
+        """``transport.redis`` (the converters fill both in)."""
+        return _filled(_filled(self.transport).redis)
+
 
 @attrs.frozen
 class RunnerConfig:

@@ -12,7 +12,7 @@ import datetime
 import inspect
 import threading
 import typing
-from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequence, Union
 
 import attrs
 
@@ -260,7 +260,7 @@ class ListenerRegistry:
         self._listeners: dict[str, Listener] = {}
         self._lock = threading.Lock()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Listener]:
         return iter(list(self._listeners.values()))
 
     def __len__(self) -> int:

@@ -26,6 +26,7 @@ import attrs
 from .formatting import duration, iso, table, time_and_age
 from ..keys import dead_letter_stream, replay_stream
 from ..stream_ids import id_millis, id_time
+from ..transport import RedisTransport
 from .streams import Source, StreamTarget, bus_streams, discovered_streams, text
 
 #: Count dead letters per group only while the dead-letter stream is at most this long.
@@ -171,7 +172,9 @@ def stream_status(target: StreamTarget) -> StreamStatus:
     )
 
 
-def _group_status(transport, stream: str, raw: dict, now: float, per_group_dead: Optional[dict]) -> GroupStatus:
+def _group_status(
+    transport: RedisTransport, stream: str, raw: dict[str, Any], now: float, per_group_dead: Optional[dict[str, int]]
+) -> GroupStatus:
     name = text(raw["name"])
     consumers = []
     for consumer in transport.consumers(stream, name):
@@ -213,7 +216,7 @@ def _group_status(transport, stream: str, raw: dict, now: float, per_group_dead:
     )
 
 
-def _dead_letters_by_group(transport, dead_stream: str, count: int) -> Optional[dict[str, int]]:
+def _dead_letters_by_group(transport: RedisTransport, dead_stream: str, count: int) -> Optional[dict[str, int]]:
     """group -> dead letters, from the ``dl:group`` fields; None if the stream is too long."""
     if count > GROUP_DEAD_LETTER_SCAN_LIMIT:
         return None
@@ -269,7 +272,7 @@ def check_status(
     return problems
 
 
-def _check_lag(transport, stream: StreamStatus, group: GroupStatus, max_lag: int) -> Optional[Problem]:
+def _check_lag(transport: RedisTransport, stream: StreamStatus, group: GroupStatus, max_lag: int) -> Optional[Problem]:
     if group.lag is not None:
         if group.lag > max_lag:
             return Problem("lag", stream.stream, group.name, group.lag, max_lag,
@@ -291,7 +294,7 @@ def _check_lag(transport, stream: StreamStatus, group: GroupStatus, max_lag: int
     return None
 
 
-def _check_pending_age(transport, stream: StreamStatus, group: GroupStatus, max_age: float) -> Optional[Problem]:
+def _check_pending_age(transport: RedisTransport, stream: StreamStatus, group: GroupStatus, max_age: float) -> Optional[Problem]:
     min_idle_ms = int(max_age * 1000) + 1
     rows = transport.pending_entries(stream.stream, group.name, "-", "+", 10, min_idle_ms=min_idle_ms)
     if not rows:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, TypeGuard, Union
 
 import attrs
 
@@ -50,7 +50,7 @@ class StreamTarget:
 # --- sources ---------------------------------------------------------------------------
 
 
-def is_bus(source: Any) -> bool:
+def is_bus(source: Any) -> "TypeGuard[Bus]":
     from ..bus import Bus
 
     return isinstance(source, Bus)

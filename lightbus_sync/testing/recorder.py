@@ -233,7 +233,7 @@ class BusRecorder:
         with self._lock:
             self._records.clear()
 
-    def _canonical(self, event: Union[str, "EventClient"]) -> str:
+    def _canonical(self, event: Union[str, "EventClient[...]"]) -> str:
         """The event's canonical name; unknown APIs/events raise (a typo must not make
         ``assert_not_fired`` pass)."""
         if not isinstance(event, str):
@@ -245,12 +245,12 @@ class BusRecorder:
 
         return event_client(self.bus, event).canonical_name
 
-    def fired(self, event: Union[str, "EventClient", None] = None) -> list[EventMessage]:
+    def fired(self, event: Union[str, "EventClient[...]", None] = None) -> list[EventMessage]:
         """Messages fired for ``event`` (``'auth.user_created'`` or ``bus.auth.user_created``),
         or every message when ``event`` is None."""
         return [r.message for r in self._records_of(event)]
 
-    def _records_of(self, event: Union[str, "EventClient", None]) -> list[RecordedEvent]:
+    def _records_of(self, event: Union[str, "EventClient[...]", None]) -> list[RecordedEvent]:
         if event is None:
             return self.records
         name = self._canonical(event)
@@ -290,7 +290,7 @@ class BusRecorder:
         more = f"\n  ... and {len(records) - 10} more" if len(records) > 10 else ""
         return f"{name} was fired {len(records)} time(s):\n{shown}{more}"
 
-    def assert_fired(self, event: Union[str, "EventClient"], /, **expected: Any) -> list[EventMessage]:
+    def assert_fired(self, event: Union[str, "EventClient[...]"], /, **expected: Any) -> list[EventMessage]:
         """Assert ``event`` was fired at least once with parameters including ``expected``
         (compared by wire value, or once cast: see the module docs); return the matching
         messages."""
@@ -302,7 +302,7 @@ class BusRecorder:
             raise AssertionError(f"expected {name} to be fired{wanted}; {self._describe(name, records)}")
         return matching
 
-    def assert_fired_once(self, event: Union[str, "EventClient"], /, **expected: Any) -> EventMessage:
+    def assert_fired_once(self, event: Union[str, "EventClient[...]"], /, **expected: Any) -> EventMessage:
         """Assert exactly one firing of ``event`` matches ``expected``; return it."""
         matching = self.assert_fired(event, **expected)
         if len(matching) != 1:
@@ -313,7 +313,7 @@ class BusRecorder:
             )
         return matching[0]
 
-    def assert_not_fired(self, event: Union[str, "EventClient"], /, **expected: Any) -> None:
+    def assert_not_fired(self, event: Union[str, "EventClient[...]"], /, **expected: Any) -> None:
         """Assert no firing of ``event`` matches ``expected`` (with no ``expected``: that
         ``event`` was not fired at all)."""
         name = self._canonical(event)
