@@ -15,15 +15,7 @@ from typing import Any, Callable
 import redis
 
 from .bus_module import BusModuleNotFound
-from .cli_common import (
-    EXIT_CONFIG,
-    EXIT_FAILED,
-    EXIT_IMPORT,
-    EXIT_OK,
-    EXIT_REDIS,
-    BusModuleImportFailed,
-    load_command_bus,
-)
+from .cli_common import EXIT_CONFIG, EXIT_FAILED, EXIT_IMPORT, EXIT_OK, EXIT_REDIS, BusModuleImportFailed, load_command_bus
 from .errors import BusUnavailable, LightbusError
 from .transport import TRANSIENT_ERRORS
 

@@ -46,7 +46,7 @@ from ..runner.processing import Processor
 from ..runner.routes import Route, make_route
 from ..runner.settler import Settler, describe_error
 from ..runner.state import Stats, Work
-from .recorder import StreamIdClock
+from .stand_in import StandInTransport
 
 if TYPE_CHECKING:
     from ..bus import Bus, TransportState
@@ -75,16 +75,19 @@ class InMemoryDeadLetter:
     fields: Mapping[bytes, bytes] = attrs.field(repr=False)
 
 
-class InMemoryTransport:
+class InMemoryTransport(StandInTransport):
     """The bus's transport while in memory: keeps written entries and schemas; hands
     each entry to the broker. Reads nothing from Redis (runners cannot run on it)."""
 
-    url = safe_url = "memory://"
+    refusal = (
+        "the bus is in memory (lightbus_sync.testing.in_memory): its transport cannot {name}(); "
+        "listeners run as events are fired (or on broker.drain()), without a runner"
+    )
 
     def __init__(self, broker: "InMemoryBroker") -> None:
-        self._broker = broker
-        self._ids = StreamIdClock()
         self.schemas: dict[str, str] = {}
+        super().__init__(self.schemas, threading.RLock())
+        self._broker = broker
 
     def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float) -> str:
         (stream_id,) = self.add_events([(stream, fields)], max_length, timeout)
@@ -96,23 +99,6 @@ class InMemoryTransport:
         entries = [(stream, self._ids.next(), fields) for stream, fields in items]
         self._broker._enqueue(entries)
         return [entry_id for _, entry_id, _ in entries]
-
-    def store_schemas(self, documents: Mapping[str, str], ttl: Optional[int]) -> None:
-        self.schemas.update(documents)
-
-    def load_schemas(self) -> dict[str, str]:
-        return dict(self.schemas)
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise AttributeError(
-            f"the bus is in memory (lightbus_sync.testing.in_memory): its transport cannot {name}(); "
-            f"listeners run as events are fired (or on broker.drain()), without a runner"
-        )
 
 
 class _MemorySettler(Settler):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
 import attrs
@@ -37,6 +36,7 @@ from ..incoming import IncomingDecoder
 from ..listeners import EventBinding, bind_handler
 from ..message import EventMessage
 from ..wire import encode_event, to_plain
+from .stand_in import StandInTransport
 
 if TYPE_CHECKING:
     from ..bus import Bus, EventClient, TransportState
@@ -57,26 +57,7 @@ class RecordedEvent:
     parameters: Mapping[str, Any]  # JSON-decoded wire values, before casting
 
 
-class StreamIdClock:
-    """Redis-like stream ids for entries kept in memory: ``<unix ms>-<sequence>``,
-    increasing. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last_ms = 0
-        self._seq = 0
-
-    def next(self) -> str:
-        with self._lock:
-            now = int(time.time() * 1000)
-            if now > self._last_ms:
-                self._last_ms, self._seq = now, 0
-            else:
-                self._seq += 1
-            return f"{self._last_ms}-{self._seq}"
-
-
-class RecordingTransport:
+class RecordingTransport(StandInTransport):
     """Stands in for ``RedisTransport`` on the fire path: ``add_event`` / ``add_events``
     record entries and return Redis-like stream ids; schemas are stored in memory.
 
@@ -86,10 +67,15 @@ class RecordingTransport:
     """
 
     url = safe_url = "recording://"
+    refusal = (
+        "the bus is recording events (lightbus_sync.testing.record_events): its transport "
+        "only records fires and cannot {name}(); run handlers with "
+        "lightbus_sync.testing.deliver(), or start runners outside the recording block"
+    )
 
     def __init__(self, recorder: "BusRecorder") -> None:
+        super().__init__(recorder.schemas, recorder._lock)
         self._recorder = recorder
-        self._ids = StreamIdClock()
 
     def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float) -> str:
         stream_id = self._ids.next()
@@ -103,26 +89,6 @@ class RecordingTransport:
         self._recorder._record([(stream, fields, sid) for (stream, fields), sid in zip(items, ids)])
         return ids
 
-    def store_schemas(self, documents: Mapping[str, str], ttl: Optional[int]) -> None:
-        with self._recorder._lock:
-            self._recorder.schemas.update(documents)
-
-    def load_schemas(self) -> dict[str, str]:
-        with self._recorder._lock:
-            return dict(self._recorder.schemas)
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise AttributeError(
-            f"the bus is recording events (lightbus_sync.testing.record_events): its transport "
-            f"only records fires and cannot {name}(); run handlers with "
-            f"lightbus_sync.testing.deliver(), or start runners outside the recording block"
-        )
-
 
 def _accept_anything(**kwargs: Any) -> None:
     """A handler signature taking every parameter: binds casts by the declared types."""
@@ -135,11 +101,11 @@ class BusRecorder:
 
     def __init__(self, bus: "Bus") -> None:
         self.bus = bus
-        self.transport = RecordingTransport(self)
         #: Schemas "published" while recording (api name -> JSON document), seeded with
         #: the remote schemas the bus already knew, so remote APIs validate as usual.
         self.schemas: dict[str, str] = {}
         self._lock = threading.RLock()
+        self.transport = RecordingTransport(self)
         self._records: list[RecordedEvent] = []
         self._bindings: dict[tuple[str, str, int], EventBinding] = {}
         self._active = False
