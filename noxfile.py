@@ -39,7 +39,7 @@ CORE_TESTS = [
 TEST_EXTRAS = "embedded,yaml,flask,metrics"
 TEST_TOOLS = ["pytest>=7.4", "pytest-timeout>=2.2", "psutil>=5.9"]
 LINT_TOOLS = ["ruff>=0.6"]
-TYPE_TOOLS = ["mypy>=1.11", "types-PyYAML", "tomli"]  # tomli: checked as on Python 3.10
+TYPE_TOOLS = ["mypy>=1.11", "types-PyYAML", "tomli", "pytest>=7.4"]  # tomli: checked as on Python 3.10
 
 ROOT = Path(__file__).resolve().parent
 
