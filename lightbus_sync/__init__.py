@@ -13,39 +13,86 @@ Streams, speaking the Lightbus 1.x wire format.
     bus.auth.user_created.fire(username='adam', email='adam@example.com')
 """
 
-from .api import NO_DEFAULT, Api, Event, Parameter
-from .bus import ApiClient, Bus, EventClient, create
-from .config import RootConfig, load_config
-from .errors import (
-    AccessRefused,
-    BusUnavailable,
-    ConfigurationError,
-    DeadLetter,
-    DuplicateListener,
-    InvalidApiDefinition,
-    InvalidFireCall,
-    InvalidIncomingEvent,
-    InvalidListener,
-    InvalidName,
-    InvalidParameterValue,
-    LightbusError,
-    MalformedEntry,
-    MissingParameter,
-    PositionalArgumentsNotAllowed,
-    RedisOutOfMemory,
-    SchemaMismatch,
-    ScriptRefused,
-    TransportError,
-    UnexpectedParameter,
-    UnknownApi,
-    UnknownEvent,
-    UnsupportedParameterType,
-)
-from .message import EventMessage
-from .observers import DeliveryInfo, Observer
-from .runner import Runner
+# The public names are imported on first use (PEP 562), so that importing a submodule
+# (the pytest plugin, the CLI) does not import the whole package with redis-py.
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .api import NO_DEFAULT, Api, Event, Parameter
+    from .bus import ApiClient, Bus, EventClient, create
+    from .config import RootConfig, load_config
+    from .errors import (
+        AccessRefused,
+        BusUnavailable,
+        ConfigurationError,
+        DeadLetter,
+        DuplicateListener,
+        InvalidApiDefinition,
+        InvalidFireCall,
+        InvalidIncomingEvent,
+        InvalidListener,
+        InvalidName,
+        InvalidParameterValue,
+        LightbusError,
+        MalformedEntry,
+        MissingParameter,
+        PositionalArgumentsNotAllowed,
+        RedisOutOfMemory,
+        SchemaMismatch,
+        ScriptRefused,
+        TransportError,
+        UnexpectedParameter,
+        UnknownApi,
+        UnknownEvent,
+        UnsupportedParameterType,
+    )
+    from .message import EventMessage
+    from .observers import DeliveryInfo, Observer
+    from .runner import Runner
+
+_EXPORTS = {
+    "Api": ".api",
+    "Event": ".api",
+    "NO_DEFAULT": ".api",
+    "Parameter": ".api",
+    "ApiClient": ".bus",
+    "Bus": ".bus",
+    "EventClient": ".bus",
+    "create": ".bus",
+    "RootConfig": ".config",
+    "load_config": ".config",
+    "AccessRefused": ".errors",
+    "BusUnavailable": ".errors",
+    "ConfigurationError": ".errors",
+    "DeadLetter": ".errors",
+    "DuplicateListener": ".errors",
+    "InvalidApiDefinition": ".errors",
+    "InvalidFireCall": ".errors",
+    "InvalidIncomingEvent": ".errors",
+    "InvalidListener": ".errors",
+    "InvalidName": ".errors",
+    "InvalidParameterValue": ".errors",
+    "LightbusError": ".errors",
+    "MalformedEntry": ".errors",
+    "MissingParameter": ".errors",
+    "PositionalArgumentsNotAllowed": ".errors",
+    "RedisOutOfMemory": ".errors",
+    "SchemaMismatch": ".errors",
+    "ScriptRefused": ".errors",
+    "TransportError": ".errors",
+    "UnexpectedParameter": ".errors",
+    "UnknownApi": ".errors",
+    "UnknownEvent": ".errors",
+    "UnsupportedParameterType": ".errors",
+    "EventMessage": ".message",
+    "DeliveryInfo": ".observers",
+    "Observer": ".observers",
+    "Runner": ".runner",
+}
 
 __all__ = [
     "AccessRefused",
@@ -86,3 +133,7 @@ __all__ = [
     "create",
     "load_config",
 ]
+
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -11,9 +11,25 @@ class that differs from the catalogue's).
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import threading
-from typing import Any, ClassVar, Iterable, Mapping, Optional, Union
+import typing
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Generic,
+    Iterable,
+    Mapping,
+    Optional,
+    ParamSpec,
+    Protocol,
+    Union,
+    overload,
+)
+
+from .message import EventMessage
 
 import attrs
 
@@ -70,10 +86,32 @@ class Parameter:
         return self.default is NO_DEFAULT
 
 
+def _parameters_of_function(function: Callable[..., Any], where: str) -> tuple[Parameter, ...]:
+    """``@Event def user_created(*, username: str, email: str) -> None``: one
+    ``Parameter`` per keyword-only parameter, its annotation the type (none: ``Any``)."""
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception as exc:  # NameError for an annotation naming nothing defined yet
+        raise InvalidApiDefinition(f"{where}: cannot resolve the parameters' annotations: {exc}") from None
+    result = []
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise InvalidApiDefinition(
+                f"{where}: parameter {parameter.name!r} must be keyword-only, as fire() takes keyword "
+                f"arguments only: def {function.__name__}(*, {parameter.name}: ...) -> None"
+            )
+        default = NO_DEFAULT if parameter.default is inspect.Parameter.empty else parameter.default
+        result.append(Parameter(parameter.name, hints.get(parameter.name, Any), default))
+    return tuple(result)
+
+
 def _as_parameters(parameters: Any, where: str) -> tuple[Parameter, ...]:
-    """Normalise ``Event(parameters=...)``: a bare string is ONE name, never its letters."""
+    """Normalise ``Event(parameters=...)``: a bare string is ONE name, never its letters;
+    a function gives its keyword-only parameters (the typed form, see ``Event``)."""
     if parameters is None:
         return ()
+    if inspect.isfunction(parameters):
+        parameters = _parameters_of_function(parameters, where)
     if isinstance(parameters, (str, Parameter)):
         parameters = (parameters,)
     if not isinstance(parameters, Iterable) or isinstance(parameters, Mapping):
@@ -120,16 +158,70 @@ def _fresh_default(default: Any) -> Any:
     return copy.deepcopy(default)
 
 
-class Event:
-    """An event attribute of an ``Api`` class: ``user_created = Event(parameters=('username', 'email'))``."""
+P = ParamSpec("P")
 
-    def __init__(self, parameters: Union[Iterable[Union[str, Parameter]], str] = ()) -> None:
+
+class BoundEvent(Protocol[P]):
+    """What ``bus.api(AuthApi).user_created`` is to a type checker: the bus's
+    ``EventClient`` for the event (``lightbus_sync.bus``), its calls taking the event's
+    declared parameters ``P``. (A protocol, so that definitions need not import the bus.)"""
+
+    @property
+    def canonical_name(self) -> str: ...
+
+    def fire(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage: ...
+
+    async def fire_async(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage: ...
+
+    def fire_many(self, calls: Iterable[Mapping[str, Any]]) -> list[EventMessage]: ...
+
+    def listen(self, handler: Callable[..., Any], *, listener_name: Optional[str] = None, **options: Any) -> Any: ...
+
+
+class Event(Generic[P]):
+    """An event attribute of an ``Api`` class, declared in one of two forms:
+
+    ``user_created = Event(parameters=('username', Parameter('email', str)))``, the
+    Lightbus form; or the typed form, a decorated function whose keyword-only
+    parameters are the event's (its body is never run)::
+
+        @Event
+        def user_created(*, username: str, email: str, is_admin: bool = False) -> None:
+            "A user signed up."
+
+    Both define the same event. The typed form also tells a type checker the
+    parameters of ``bus.api(AuthApi).user_created.fire(...)`` (see docs/typing.md).
+
+    On the class, the attribute is the ``Event``; on an API bound to a bus
+    (``bus.api(AuthApi)``) it is that bus's ``EventClient``.
+    """
+
+    @overload
+    def __init__(self: "Event[P]", parameters: Callable[P, object]) -> None: ...
+
+    @overload
+    def __init__(self: "Event[...]", parameters: Union[Iterable[Union[str, Parameter]], str] = ()) -> None: ...
+
+    def __init__(self, parameters: Any = ()) -> None:
         self._raw_parameters = parameters
         self.name: str = ""
         self.parameters: tuple[Parameter, ...] = ()
+        if inspect.isfunction(parameters):
+            self.__doc__ = parameters.__doc__
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: Optional[type] = None) -> "Event[P]": ...
+
+    @overload
+    def __get__(self, instance: "Api", owner: Optional[type] = None) -> BoundEvent[P]: ...
+
+    def __get__(self, instance: Optional["Api"], owner: Optional[type] = None) -> Any:
+        if instance is None:
+            return self
+        return instance._api_client().event(self.name)
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.parameters)
@@ -164,7 +256,7 @@ class EventDefinition:
         checkers = tuple(parameter_types.make_checker(p.type) for p in parameters)
         return cls(api_name, name, version, parameters, checkers, frozenset(p.name for p in parameters))
 
-    def bind(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check a fire() call; return {name: value} in declaration order, defaults filled.
 
         Raises (and writes nothing) on positional arguments, unexpected or missing
@@ -254,13 +346,36 @@ class Api:
                 version = 1        # optional, carried on every event
 
     Defining the class records it in the process-wide catalogue (see module docs).
+    ``bus.api(AuthApi)`` is the API bound to a bus: its events are that bus's
+    ``EventClient``s, typed for a checker when declared in the typed form.
     """
 
     definition: ClassVar[ApiDefinition]
+    #: The bus's ``ApiClient`` of this API on a bound instance (``bus.api(AuthApi)``).
+    _client: Any = None
 
-    class Meta:
-        name: Optional[str] = None
-        version: int = 1
+    @classmethod
+    def _bound(cls, client: Any) -> "Api":
+        """An instance of this class whose events are ``client``'s (``bus.api(AuthApi)``);
+        the class's own ``__init__`` is not run."""
+        instance = cls.__new__(cls)
+        instance._client = client
+        return instance
+
+    def _api_client(self) -> Any:
+        if self._client is None:
+            raise InvalidApiDefinition(
+                f"{type(self).__qualname__}() is not bound to a bus: use bus.api({type(self).__qualname__}) "
+                f"to fire or listen to its events"
+            )
+        return self._client
+
+    def __repr__(self) -> str:
+        bound = f" on {self._client._bus!r}" if self._client is not None else ""
+        return f"<{type(self).__qualname__} {self.definition.name!r}{bound}>"
+
+    #: Each subclass's own ``class Meta``: ``name`` (required), ``version`` (default 1).
+    Meta: ClassVar[type]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -14,7 +14,7 @@ def backoff_delay(attempt: int, first: float, limit: float, *, jitter: bool = Fa
     """The delay after the ``attempt``-th failure (1 for the first): ``first * 2**(attempt-1)``,
     capped at ``limit``, with jitter if asked."""
     delay = min(limit, first * (2 ** max(attempt - 1, 0)))
-    return delay * (0.5 + random.random() / 2) if jitter else delay
+    return float(delay * (0.5 + random.random() / 2) if jitter else delay)
 
 
 class Backoff:

@@ -14,12 +14,27 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generic,
+    Iterable,
+    Mapping,
+    NamedTuple,
+    Optional,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    Union,
+    cast,
+    overload,
+)
 
 import attrs
 import redis
 
-from .api import ApiDefinition, EventDefinition, catalogue
+from .api import Api, ApiDefinition, EventDefinition, catalogue
 from .config import RootConfig, default_process_name, load_config
 from .errors import (
     InvalidApiDefinition,
@@ -39,6 +54,10 @@ from .transport import RedisTransport
 from .keys import stream_key
 from .wire import encode_event, entry_size, new_event_id, to_plain
 
+if TYPE_CHECKING:
+    from .listeners import Listener
+    from .runner import Runner
+
 logger = logging.getLogger(__name__)
 
 #: Makes the transport of one Redis URL: ``factory(url, socket_timeout=...)``. The
@@ -51,7 +70,7 @@ class TransportState:
     """What ``Bus.swap_transports`` set aside, for ``Bus.restore_transports``."""
 
     factory: TransportFactory
-    transports: dict
+    transports: dict[str, Any]
     schemas: SchemaRegistry
 
 
@@ -60,8 +79,33 @@ class EncodedEvent(NamedTuple):
     entry's wire fields."""
 
     event_id: str
-    values: dict
-    fields: dict
+    values: dict[str, Any]
+    fields: dict[str, str]
+
+
+P = ParamSpec("P")
+A = TypeVar("A", bound=Api)
+
+
+class BusPath(Protocol):
+    """What a type checker sees for a name looked up at run time: ``bus.my_company``,
+    ``bus.my_company.auth``, ``bus.auth.user_created``. Each step is another path, and
+    an event's calls are known (``fire()`` returns an ``EventMessage``), with its
+    parameters unchecked. For checked parameters, use ``bus.api(AuthApi)`` with events
+    in the typed form (see docs/typing.md)."""
+
+    def __getattr__(self, name: str) -> "BusPath": ...
+
+    def fire(self, *args: Any, **kwargs: Any) -> EventMessage: ...
+
+    async def fire_async(self, *args: Any, **kwargs: Any) -> EventMessage: ...
+
+    def fire_many(self, calls: Iterable[Mapping[str, Any]]) -> list[EventMessage]: ...
+
+    def listen(self, handler: Callable[..., Any], *, listener_name: Optional[str] = None,
+               **options: Any) -> "Listener": ...
+
+    def event(self, name: str) -> "EventClient[...]": ...
 
 
 class Bus:
@@ -99,7 +143,7 @@ class Bus:
     def _new_schema_registry(self) -> SchemaRegistry:
         config = self.config
         return SchemaRegistry(
-            transport=lambda: self.transport_for_url(config.bus.schema.transport.redis.url),
+            transport=lambda: self.transport_for_url(config.bus.schema.redis.url),
             ttl=config.bus.schema.ttl,
             local_definition=self.local_definition,
             strict_validation=lambda api_name: config.api(api_name).strict_validation,
@@ -157,7 +201,7 @@ class Bus:
             f"known APIs: {', '.join(known) or '(none)'}" + did_you_mean(name, known) + unreadable
         )
 
-    def _remote_document(self, name: str) -> tuple[Optional[dict], str]:
+    def _remote_document(self, name: str) -> tuple[Optional[dict[str, Any]], str]:
         """(the schema on the bus for ``name`` or None, why the bus could not be asked).
 
         A lookup of an unknown API must fail as ``UnknownApi`` (an ``AttributeError``:
@@ -171,8 +215,30 @@ class Bus:
                 f"({type(exc).__name__}: {exc})"
             )
 
-    def api(self, name: str) -> "ApiClient":
-        """The client for the API called ``name`` (``bus.api('my_company.auth')``)."""
+    @overload
+    def api(self, name: str) -> "ApiClient": ...
+
+    @overload
+    def api(self, name: type[A]) -> A: ...
+
+    def api(self, name: Union[str, type[Api]]) -> Union["ApiClient", Api]:
+        """The client for the API called ``name`` (``bus.api('my_company.auth')``); or,
+        given an ``Api`` class, that class bound to this bus (``bus.api(AuthApi)``),
+        whose events are this bus's clients, typed for a checker."""
+        if isinstance(name, type):
+            if not issubclass(name, Api) or not hasattr(name, "definition"):
+                raise InvalidApiDefinition(f"{name!r} is not an Api subclass with a Meta.name")
+            return name._bound(self._client_of(name.definition))
+        return self._named_client(name)
+
+    def _client_of(self, definition: ApiDefinition) -> "ApiClient":
+        """The client of a class's own definition: the cached one of its name when the
+        name resolves to it (the usual case), else one of its own."""
+        if self.local_definition(definition.name) is definition:
+            return self._named_client(definition.name)
+        return ApiClient(self, definition)
+
+    def _named_client(self, name: str) -> "ApiClient":
         client = self._api_clients.get(name)
         if client is None:
             try:
@@ -184,7 +250,7 @@ class Bus:
             self._api_clients[name] = client
         return client
 
-    def __getattr__(self, name: str) -> Union["ApiClient", "ApiNamespace"]:
+    def __getattr__(self, name: str) -> BusPath:
         if name.startswith("_"):
             raise AttributeError(name)
         return _resolve(self, name)
@@ -206,7 +272,7 @@ class Bus:
                     timeout = socket_timeout or self.config.api("default").redis.socket_timeout
                     transport = self._transport_factory(url, socket_timeout=timeout)
                     self._transports[url] = transport
-        return transport
+        return transport  # type: ignore[no-any-return]  # what the factory makes stands in for one
 
     def swap_transports(self, factory: TransportFactory) -> TransportState:
         """Make every transport with ``factory`` from now on, with a fresh schema
@@ -243,8 +309,8 @@ class Bus:
     # --- listening (see listeners.py and runner/) ----------------------------------------
 
     def listen_many(
-        self, events: Iterable["EventClient"], handler: Callable[..., Any], *, listener_name: str, **options: Any
-    ):
+        self, events: Iterable["EventClient[...]"], handler: Callable[..., Any], *, listener_name: str, **options: Any
+    ) -> "Listener":
         """One listener (one consumer group) for several events: ``handler`` gets each."""
         return self.listeners.add(list(events), handler, listener_name=listener_name, **options)
 
@@ -264,7 +330,7 @@ class Bus:
         self.stop_hooks.append(hook)
         return hook
 
-    def start_listener_thread(self, **options: Any):
+    def start_listener_thread(self, **options: Any) -> "Runner":
         """Run this bus's listeners in background (daemon) threads; returns a handle with
         ``stop(timeout)``, ``is_alive()``, usable as a context manager."""
         from .runner import Runner
@@ -273,21 +339,23 @@ class Bus:
         runner.start()
         return runner
 
-    def listening(self, **options: Any):
+    def listening(self, **options: Any) -> "Runner":
         """``with bus.listening(): ...``: listeners run for the block's duration."""
         return self.start_listener_thread(**options)
 
 
-def _resolve(bus: Bus, dotted: str) -> Union["ApiClient", "ApiNamespace"]:
+def _resolve(bus: Bus, dotted: str) -> BusPath:
+    """The client or namespace named ``dotted``; typed as a ``BusPath`` (each is one
+    shape of a path, which a checker cannot tell apart)."""
     if bus.local_definition(dotted) is not None or dotted in bus.schemas.remote_names():
-        return bus.api(dotted)
+        return cast(BusPath, bus.api(dotted))
     prefix = dotted + "."
     if any(name.startswith(prefix) for name in bus.known_api_names()):
-        return ApiNamespace(bus, dotted)
+        return cast(BusPath, ApiNamespace(bus, dotted))
     if bus._remote_document(dotted)[0] is None:  # loads the bus's schemas once more
         if any(name.startswith(prefix) for name in bus.known_api_names()):
-            return ApiNamespace(bus, dotted)
-    return bus.api(dotted)  # raises UnknownApi with suggestions
+            return cast(BusPath, ApiNamespace(bus, dotted))
+    return cast(BusPath, bus.api(dotted))  # raises UnknownApi with suggestions
 
 
 class ApiNamespace:
@@ -297,7 +365,7 @@ class ApiNamespace:
         self._bus = bus
         self._prefix = prefix
 
-    def __getattr__(self, name: str) -> Union["ApiClient", "ApiNamespace"]:
+    def __getattr__(self, name: str) -> BusPath:
         if name.startswith("_"):
             raise AttributeError(name)
         return _resolve(self._bus, f"{self._prefix}.{name}")
@@ -309,7 +377,7 @@ class ApiClient:
     def __init__(self, bus: Bus, definition: ApiDefinition) -> None:
         self._bus = bus
         self._definition = definition
-        self._events: dict[str, EventClient] = {}
+        self._events: dict[str, EventClient[...]] = {}
 
     @property
     def definition(self) -> ApiDefinition:
@@ -318,7 +386,7 @@ class ApiClient:
     def __repr__(self) -> str:
         return f"<ApiClient {self._definition.name}>"
 
-    def event(self, name: str) -> "EventClient":
+    def event(self, name: str) -> "EventClient[...]":
         client = self._events.get(name)
         if client is None:
             client = EventClient(self._bus, self._definition.event(name))
@@ -334,22 +402,26 @@ class ApiClient:
                 return ApiClient.event(self, name)
         return object.__getattribute__(self, name)
 
-    def __getattr__(self, name: str) -> Union["EventClient", "ApiNamespace", "ApiClient"]:
+    def __getattr__(self, name: str) -> BusPath:
         if name.startswith("_"):
             raise AttributeError(name)
         if name in self._definition.events:
-            return ApiClient.event(self, name)
+            return cast(BusPath, ApiClient.event(self, name))
         nested = f"{self._definition.name}.{name}"
         if any(n == nested or n.startswith(nested + ".") for n in self._bus.known_api_names()):
             return _resolve(self._bus, nested)
-        return ApiClient.event(self, name)  # raises UnknownEvent with suggestions
+        return cast(BusPath, ApiClient.event(self, name))  # raises UnknownEvent with suggestions
 
 
 _SHADOWED = frozenset({"event", "definition"})
 
 
-class EventClient:
-    """``bus.auth.user_created``: fire it, or listen to it."""
+class EventClient(Generic[P]):
+    """``bus.auth.user_created``: fire it, or listen to it.
+
+    Generic in the event's parameters for a type checker: ``EventClient[...]`` (any
+    keyword arguments) for an event looked up by name, the declared ones for an event
+    in the typed form reached through ``bus.api(AuthApi)``."""
 
     def __init__(self, bus: Bus, definition: EventDefinition) -> None:
         self.bus = bus
@@ -370,12 +442,12 @@ class EventClient:
     def canonical_name(self) -> str:
         return self.definition.canonical_name
 
-    def encode(self, /, *args: Any, **kwargs: Any) -> EncodedEvent:
+    def encode(self, /, *args: P.args, **kwargs: P.kwargs) -> EncodedEvent:
         """Check a call as ``fire()`` does and build its entry. Writes nothing. Raises
         the ``InvalidFireCall`` subclass ``fire()`` would."""
         return self._encode(args, kwargs)
 
-    def _encode(self, args: tuple, kwargs: dict[str, Any]) -> EncodedEvent:
+    def _encode(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EncodedEvent:
         definition = self.definition
         values = definition.bind(args, kwargs)
         plain = to_plain(definition.api_name, definition.name, values)
@@ -405,7 +477,7 @@ class EventClient:
         if self._is_local:
             self.bus.schemas.ensure_published(self.definition.api_name)
 
-    def fire(self, *args: Any, **kwargs: Any) -> EventMessage:
+    def fire(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage:
         """Check the call, write one entry with XADD, return the fired ``EventMessage``.
 
         Blocks until Redis has the entry. Raises an ``InvalidFireCall`` subclass (nothing
@@ -434,7 +506,7 @@ class EventClient:
         self.bus._notify_fired([message])
         return message
 
-    async def fire_async(self, *args: Any, **kwargs: Any) -> EventMessage:
+    async def fire_async(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage:
         """``fire()`` for asyncio code: runs the blocking write in the default executor."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(self.fire, *args, **kwargs))
@@ -482,7 +554,8 @@ class EventClient:
         self.bus._notify_fired(messages)
         return messages
 
-    def listen(self, handler: Callable[..., Any], *, listener_name: Optional[str] = None, **options: Any):
+    def listen(self, handler: Callable[..., Any], *, listener_name: Optional[str] = None,
+               **options: Any) -> "Listener":
         """Register ``handler`` to receive this event; see ``ListenerRegistry.add``."""
         return self.bus.listeners.add([self], handler, listener_name=listener_name, **options)
 
@@ -526,7 +599,7 @@ def default_service_name_for_module(module_name: str, file: Optional[str]) -> st
 
 
 def create(
-    config_file: Union[str, os.PathLike, None] = None,
+    config_file: Union[str, "os.PathLike[str]", None] = None,
     *,
     redis_url: Optional[str] = None,
     service_name: Optional[str] = None,

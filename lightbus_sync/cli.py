@@ -1,10 +1,12 @@
-"""The ``lightbus-sync`` command: ``run`` a service's listeners, or a ``demo``.
+"""The ``lightbus-sync`` command (also ``python -m lightbus_sync``): ``run`` a service's
+listeners, ``dumpschema``, ``demo``, and the operations commands of ``cli_ops``.
 
-Exit codes: 0 clean stop; 1 the runner failed (a thread died, or a listener with
-``on_error='stop'`` stopped it), or the drain on SIGTERM/SIGINT did not finish (a
-second signal, or handlers still running at ``--shutdown-timeout``); 2 bad arguments
-or configuration; 3 the bus module failed to import, or its ``before_server_start()``
-raised (traceback printed).
+Exit statuses (``EXIT_STATUSES`` is the text every ``--help`` shows): 0 done (``run``: a
+clean stop); 1 failed (the runner failed, or its drain did not finish; a ``status
+--check`` threshold exceeded; dead letters not acted on); 2 bad arguments or
+configuration; 3 the bus module could not be imported (missing: one line; raised on
+import or in ``before_server_start()``: traceback); 4 Redis unavailable or refusing a
+command.
 """
 
 from __future__ import annotations
@@ -19,18 +21,37 @@ import time
 import traceback
 from typing import Optional, Sequence
 
+from . import __version__
 from . import config as config_module
-from .errors import AccessRefused, LightbusError
+from .bus_module import BusModuleNotFound
+from .errors import AccessRefused, BusUnavailable, LightbusError
 
 from .cli_common import (  # noqa: F401 (BusModuleImportFailed, load_command_bus: the CLI's API)
     EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_IMPORT,
     EXIT_OK,
+    EXIT_REDIS,
     BusModuleImportFailed,
     apply_environment,
     load_command_bus,
 )
+
+DESCRIPTION = """\
+Reliable events between synchronous Python services over Redis Streams, speaking
+the Lightbus 1.x wire format. 'lightbus-sync COMMAND --help' describes a command."""
+
+EXIT_STATUSES = """\
+exit statuses:
+  0  done (run: stopped cleanly after SIGTERM or SIGINT)
+  1  failed: the runner failed or its drain did not finish (run); a threshold
+     was exceeded (status --check); some dead letters were not acted on
+  2  bad arguments or configuration
+  3  the bus module could not be imported: it does not exist (one line), or it
+     raised on import or in before_server_start() (traceback)
+  4  Redis unavailable, or refusing a command"""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 logger = logging.getLogger("lightbus_sync.cli")
 
@@ -49,6 +70,9 @@ def command_run(args: argparse.Namespace) -> int:
     apply_environment(args)
     try:
         module, bus = import_bus_module(args.bus)
+    except BusModuleNotFound as exc:
+        print(f"lightbus-sync: {exc}", file=sys.stderr)
+        return EXIT_IMPORT
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -199,20 +223,41 @@ def command_demo(args: argparse.Namespace) -> int:
     return run_demo(redis_url=args.redis_url, count=args.count)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lightbus-sync", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default=os.environ.get("LIGHTBUS_LOG_LEVEL", "INFO"),
-                        help="DEBUG, INFO, WARNING, ERROR (default INFO)")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    sub = parser.add_subparsers(dest="command", required=True)
+def log_level(value: str) -> str:
+    """``--log-level``: a level name, any case; anything else is a usage error (exit 2)."""
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"unknown log level {value!r}: use one of {', '.join(LOG_LEVELS)}")
+    return level
 
-    run = sub.add_parser("run", help="run the listeners of a bus module until SIGTERM/SIGINT")
+
+def _with_exit_statuses(parser: argparse.ArgumentParser) -> None:
+    """Every parser's --help ends with the exit statuses, its text shown as written."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    if parser.epilog is None:
+        parser.epilog = EXIT_STATUSES
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _with_exit_statuses(subparser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightbus-sync", description=DESCRIPTION, epilog=EXIT_STATUSES)
+    parser.add_argument("--version", action="version", version=f"lightbus-sync {__version__}")
+    parser.add_argument("--log-level", type=log_level, default=os.environ.get("LIGHTBUS_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO, or $LIGHTBUS_LOG_LEVEL)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    run = sub.add_parser("run", help="run the listeners of a bus module until SIGTERM or SIGINT")
     run.add_argument("--bus", "-b", help="the bus module to import (default $LIGHTBUS_MODULE, else 'bus')")
     run.add_argument("--config", "-c", help="config file (YAML, JSON or TOML; default $LIGHTBUS_CONFIG)")
     run.add_argument("--redis-url", help="Redis URL for every API (default $LIGHTBUS_REDIS_URL or the config)")
     run.add_argument("--service-name", "-s", help="names the consumer groups: {service}-{listener}")
     run.add_argument("--process-name", "-p", help="the consumer name; keep it stable across restarts of one process slot")
-    run.add_argument("--log-level", default=argparse.SUPPRESS, help="as the global --log-level (Lightbus's place for it)")
+    run.add_argument("--log-level", type=log_level, default=argparse.SUPPRESS,
+                     help="as the global --log-level (Lightbus's place for it)")
     run.add_argument("--threads", "-t", type=int, help="worker threads (default 8)")
     run.add_argument("--prefetch", type=int, help="entries read ahead of the workers (default: the larger of 2 x threads and 2 x batch_size)")
     run.add_argument("--shutdown-timeout", type=float, help="seconds to drain on SIGTERM (default 30)")
@@ -242,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_dashboard import add_dashboard_command
 
     add_dashboard_command(sub)
+    _with_exit_statuses(parser)
     return parser
 
 
@@ -250,7 +296,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.log_level, args.log_format)
     try:
-        return args.func(args)
+        return int(args.func(args))
+    except BusUnavailable as exc:
+        print(f"lightbus-sync: Redis unavailable: {exc}", file=sys.stderr)
+        return EXIT_REDIS
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG

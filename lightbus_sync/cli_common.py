@@ -15,6 +15,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_IMPORT = 3
+EXIT_REDIS = 4
 
 
 def apply_environment(args: argparse.Namespace) -> None:

@@ -1,10 +1,10 @@
 """``lightbus-sync status | inspect | dead-letters``: the operations subcommands.
 
-Exit codes: 0 done (``status --check``: no group lost entries, every threshold met); 1
-``status --check`` found a loss or a threshold exceeded, or ``dead-letters
+Exit statuses: 0 done (``status --check``: no group lost entries, every threshold met);
+1 ``status --check`` found a loss or a threshold exceeded, or ``dead-letters
 replay/purge`` could not act on some of the ids given; 2 bad arguments or
-configuration, or Redis unreachable or refusing a command; 3 the bus module failed to
-import (traceback printed).
+configuration; 3 the bus module could not be imported (missing: one line; raised:
+traceback); 4 Redis unavailable or refusing a command.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any, Callable
 
 import redis
 
-from .cli_common import EXIT_CONFIG, EXIT_FAILED, EXIT_IMPORT, EXIT_OK, BusModuleImportFailed, load_command_bus
-from .errors import LightbusError
+from .bus_module import BusModuleNotFound
+from .cli_common import EXIT_CONFIG, EXIT_FAILED, EXIT_IMPORT, EXIT_OK, EXIT_REDIS, BusModuleImportFailed, load_command_bus
+from .errors import BusUnavailable, LightbusError
 from .transport import TRANSIENT_ERRORS
 
 
@@ -26,8 +27,9 @@ def add_ops_commands(sub: Any) -> None:
     status = sub.add_parser(
         "status", help="streams, consumer groups, consumers, lag, pending and dead letters",
         description="Show each stream of the bus's APIs (the bus module's local APIs and listeners, "
-                    "and --api ones) with its consumer groups and consumers. --check turns it into a "
-                    "monitoring probe: exit 1 when a group lost entries or a threshold is exceeded, "
+                    "and --api ones) with its consumer groups and consumers; with neither --bus nor --api, "
+                    "every stream on the Redis server(s), found as dead-letters finds dead letters. --check "
+                    "turns it into a monitoring probe: exit 1 when a group lost entries or a threshold is exceeded, "
                     "0 otherwise.",
     )
     _common(status)
@@ -128,6 +130,9 @@ def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
         bus, from_module = load_command_bus(args, service_name="lightbus-sync-ops")
     except BusModuleImportFailed:
         return EXIT_IMPORT
+    except BusModuleNotFound as exc:
+        print(f"lightbus-sync: {exc}", file=sys.stderr)
+        return EXIT_IMPORT
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -135,15 +140,18 @@ def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
         return body(bus, from_module)
     except KeyboardInterrupt:
         return EXIT_OK
+    except BusUnavailable as exc:
+        print(f"lightbus-sync: Redis unavailable: {exc}", file=sys.stderr)
+        return EXIT_REDIS
     except (LightbusError, ValueError) as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except TRANSIENT_ERRORS as exc:
         print(f"lightbus-sync: Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_REDIS
     except redis.RedisError as exc:
         print(f"lightbus-sync: Redis refused a command: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_REDIS
     finally:
         bus.close()
 
@@ -168,7 +176,9 @@ def command_status(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     def body(bus: Any, from_module: bool) -> int:
-        status = collect_status(bus, args.api, include_local=from_module, discover=args.all_streams)
+        # Neither a bus module nor --api: every stream on the Redis server(s).
+        status = collect_status(bus, args.api, include_local=from_module,
+                                discover=args.all_streams or (not from_module and not args.api))
         problems = check_status(status, **thresholds) if args.check else []
         if args.json:
             data = status.as_dict()

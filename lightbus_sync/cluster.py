@@ -32,7 +32,7 @@ from typing import Any, Iterable, Optional
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
-from redis.connection import Encoder
+from redis.connection import Encoder  # type: ignore[attr-defined]  # re-exported, not declared
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, SlotNotCoveredError
 
@@ -75,7 +75,8 @@ class _ClusterClient(RedisCluster):
             except RedisClusterException as exc:
                 raise _as_connection_error(exc) from exc
 
-        manager.initialize = initialize_or_connection_error  # pipelines share this manager
+        # Pipelines share this manager, so its method is replaced, not wrapped per call.
+        manager.initialize = initialize_or_connection_error  # type: ignore[method-assign]
 
     def get_redis_connection(self, node: ClusterNode) -> redis.Redis:
         connection = super().get_redis_connection(node)
@@ -151,7 +152,7 @@ class LazyClusterClient:
 
     def register_script(self, script: str) -> Script:
         """A Lua script object (no connection needed: its SHA is computed locally)."""
-        return Script(self, script)
+        return Script(self, script)  # type: ignore[arg-type]  # a stand-in for the client it makes
 
     def close(self) -> None:
         with self._lock:

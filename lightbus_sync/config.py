@@ -27,8 +27,9 @@ import random
 import re
 import socket
 import string
+import sys
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, TypeVar, Union
 
 import attrs
 import cattrs
@@ -58,18 +59,18 @@ class _FieldError(ValueError):
         self.field = field
 
 
-def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _positive(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
     if value is not None and value <= 0:
         raise _FieldError(attribute.name, f"must be > 0, got {value!r}")
 
 
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _non_negative(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
     if value is not None and value < 0:
         raise _FieldError(attribute.name, f"must be >= 0, got {value!r}")
 
 
-def _one_of(*choices: Any):
-    def validate(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _one_of(*choices: Any) -> Callable[[Any, "attrs.Attribute[Any]", Any], None]:
+    def validate(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
         if value not in choices:
             raise _FieldError(
                 attribute.name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
@@ -78,7 +79,7 @@ def _one_of(*choices: Any):
     return validate
 
 
-def _redis_url(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _redis_url(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
     try:
         check_url(value)
     except ValueError as exc:
@@ -97,13 +98,39 @@ def _redacted_params_repr(params: Any) -> str:
     return repr({k: "***" if "password" in str(k).lower() else v for k, v in params.items()})
 
 
-def _default_if_none(default: Any):
-    """attrs converter: Lightbus writes ``null`` for "the default" in many places."""
+# attrs converters for keys where Lightbus writes ``null`` for "the default". Named
+# functions (not a factory), so that a type checker sees what each field holds.
 
-    def convert(value: Any) -> Any:
-        return default if value is None else value
 
-    return convert
+def _100_if_none(value: Optional[int]) -> int:
+    return 100 if value is None else value
+
+
+def _event_redis_if_none(value: Optional["RedisEventTransportConfig"]) -> "RedisEventTransportConfig":
+    return RedisEventTransportConfig() if value is None else value
+
+
+def _event_transport_if_none(value: Optional["EventTransportSelector"]) -> "EventTransportSelector":
+    return EventTransportSelector() if value is None else value
+
+
+def _schema_redis_if_none(value: Optional["RedisSchemaTransportConfig"]) -> "RedisSchemaTransportConfig":
+    return RedisSchemaTransportConfig() if value is None else value
+
+
+def _schema_transport_if_none(value: Optional["SchemaTransportSelector"]) -> "SchemaTransportSelector":
+    return SchemaTransportSelector() if value is None else value
+
+
+_T = TypeVar("_T")
+
+
+def _filled(value: Optional[_T]) -> _T:
+    """A section the converters above always fill in (the annotation stays Optional, as
+    the input may say ``null``)."""
+    if value is None:  # pragma: no cover - the converters make this impossible
+        raise ConfigurationError("internal error: a config section is missing after conversion")
+    return value
 
 
 def _ttl_zero_disables(value: Any) -> Any:
@@ -135,7 +162,7 @@ class RedisEventTransportConfig:
     connection_parameters: dict[str, Any] = attrs.field(factory=lambda: {"maxsize": 100}, repr=_redacted_params_repr)
     batch_size: int = attrs.field(default=100, validator=_positive)
     reclaim_batch_size: Optional[int] = attrs.field(
-        default=100, converter=_default_if_none(100), validator=_positive
+        default=100, converter=_100_if_none, validator=_positive
     )
     acknowledgement_timeout: float = attrs.field(default=60.0, validator=_positive)
     reclaim_interval: Optional[float] = attrs.field(default=None, validator=_positive)
@@ -167,6 +194,11 @@ class RedisEventTransportConfig:
             return self.reclaim_interval
         return min(self.acknowledgement_timeout / 4, 15.0)
 
+    @property
+    def effective_reclaim_batch_size(self) -> int:
+        """``reclaim_batch_size`` (100 where the input said null: the converter fills it in)."""
+        return _filled(self.reclaim_batch_size)
+
 
 @attrs.frozen
 class DebugTransportConfig:
@@ -178,12 +210,12 @@ class DebugTransportConfig:
 class EventTransportSelector:
     redis: Optional[RedisEventTransportConfig] = attrs.field(
         default=attrs.Factory(RedisEventTransportConfig),
-        converter=_default_if_none(RedisEventTransportConfig()),
+        converter=_event_redis_if_none,
     )
     debug: Optional[DebugTransportConfig] = attrs.field(default=None)
 
     @debug.validator
-    def _no_debug(self, attribute: attrs.Attribute, value: Any) -> None:
+    def _no_debug(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
         if value is not None:
             raise _FieldError(
                 "debug",
@@ -241,7 +273,7 @@ class ApiConfig:
     """``apis.<name>`` (or ``apis.default``)."""
 
     event_transport: Optional[EventTransportSelector] = attrs.field(
-        default=attrs.Factory(EventTransportSelector), converter=_default_if_none(EventTransportSelector())
+        default=attrs.Factory(EventTransportSelector), converter=_event_transport_if_none
     )
     validate: ValidateConfig = attrs.Factory(ValidateConfig)
     strict_validation: bool = False
@@ -255,7 +287,7 @@ class ApiConfig:
 
     @property
     def redis(self) -> RedisEventTransportConfig:
-        return self.event_transport.redis
+        return _filled(_filled(self.event_transport).redis)
 
 
 @attrs.frozen
@@ -268,7 +300,7 @@ class RedisSchemaTransportConfig:
 class SchemaTransportSelector:
     redis: Optional[RedisSchemaTransportConfig] = attrs.field(
         default=attrs.Factory(RedisSchemaTransportConfig),
-        converter=_default_if_none(RedisSchemaTransportConfig()),
+        converter=_schema_redis_if_none,
     )
     debug: Optional[DebugTransportConfig] = None
 
@@ -279,8 +311,13 @@ class SchemaConfig:
     ttl: int = attrs.field(default=60, validator=_positive)
     max_file_size: int = 10_000_000
     transport: Optional[SchemaTransportSelector] = attrs.field(
-        default=attrs.Factory(SchemaTransportSelector), converter=_default_if_none(SchemaTransportSelector())
+        default=attrs.Factory(SchemaTransportSelector), converter=_schema_transport_if_none
     )
+
+    @property
+    def redis(self) -> RedisSchemaTransportConfig:
+        """``transport.redis`` (the converters fill both in)."""
+        return _filled(_filled(self.transport).redis)
 
 
 @attrs.frozen
@@ -306,7 +343,7 @@ class BusSection:
     runner: RunnerConfig = attrs.Factory(RunnerConfig)
 
     @log_level.validator
-    def _check_log_level(self, attribute: attrs.Attribute, value: Any) -> None:
+    def _check_log_level(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
         if value is not None and value not in LOG_LEVELS:
             raise _FieldError("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
 
@@ -366,7 +403,7 @@ def _structure_validate(value: Any, _: type) -> ValidateConfig:
     raise TypeError(f"expected true/false or {{outgoing: ..., incoming: ...}}, got {value!r}")
 
 
-def _strict_scalar(expected: tuple[type, ...], name: str):
+def _strict_scalar(expected: tuple[type, ...], name: str) -> Callable[[Any, type], Any]:
     def structure(value: Any, _: type) -> Any:
         if isinstance(value, bool) and bool not in expected:
             raise TypeError(f"expected {name}, got {value!r}")
@@ -434,7 +471,7 @@ def _error_lines(exc: BaseException) -> list[str]:
     return lines
 
 
-def read_config_file(path: Union[str, os.PathLike]) -> dict[str, Any]:
+def read_config_file(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
     """Read a config file into a dict: ``.json`` is JSON, ``.toml`` is TOML, anything
     else is YAML (needs PyYAML), as Lightbus reads any non-JSON file as YAML."""
     path = Path(path)
@@ -443,9 +480,13 @@ def read_config_file(path: Union[str, os.PathLike]) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigurationError(f"cannot read config file {str(path)!r}: {exc}") from exc
     suffix = path.suffix.lower()
+    data: Any  # whatever the file holds (YAML may hold None, or a list)
     try:
         if suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # the same parser, as a package (declared for Python < 3.11)
+                import tomli as tomllib
 
             data = tomllib.loads(text)
         elif suffix == ".json":
@@ -613,7 +654,7 @@ def _apply_transport_names(root: RootConfig) -> RootConfig:
 
 
 def load_config(
-    config_file: Union[str, os.PathLike, None] = None,
+    config_file: Union[str, "os.PathLike[str]", None] = None,
     *,
     config: Optional[Mapping[str, Any]] = None,
     redis_url: Optional[str] = None,
@@ -644,12 +685,11 @@ def load_config(
     if redis_url is not None:
         _set_url_everywhere(raw, redis_url)
     root = structure_config(raw)
-    changes = {
-        key: format_name(getattr(root, key), key)
-        for key in ("service_name", "process_name")
-        if getattr(root, key)
-    }
-    return attrs.evolve(root, **changes)
+    return attrs.evolve(
+        root,
+        service_name=format_name(root.service_name, "service_name") if root.service_name else root.service_name,
+        process_name=format_name(root.process_name, "process_name") if root.process_name else root.process_name,
+    )
 
 
 def default_process_name() -> str:

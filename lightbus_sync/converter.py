@@ -16,10 +16,9 @@ import base64
 import datetime
 import decimal
 import enum
-import typing
 import uuid
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, Callable, cast
 
 import cattrs
 from cattrs.cols import (
@@ -49,7 +48,7 @@ def _is_enum(cl: Any) -> bool:
 
 def _structure_str(value: Any, cl: type) -> str:
     if _is_enum(cl):
-        return _enum_member(value, cl)
+        return cast(str, _enum_member(value, cl))  # a member of a str Enum
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -59,7 +58,7 @@ def _structure_str(value: Any, cl: type) -> str:
 
 def _structure_int(value: Any, cl: type) -> int:
     if _is_enum(cl):
-        return _enum_member(value, cl)
+        return cast(int, _enum_member(value, cl))  # a member of an int Enum
     if isinstance(value, bool):
         raise TypeError(f"expected an integer, got bool {value!r}")
     if isinstance(value, int):
@@ -73,7 +72,7 @@ def _structure_int(value: Any, cl: type) -> int:
 
 def _structure_float(value: Any, cl: type) -> float:
     if _is_enum(cl):
-        return _enum_member(value, cl)
+        return cast(float, _enum_member(value, cl))  # a member of a float Enum
     if isinstance(value, bool):
         raise TypeError(f"expected a number, got bool {value!r}")
     if isinstance(value, (int, float)):
@@ -148,8 +147,12 @@ def _structure_any(value: Any, _: type) -> Any:
     return value
 
 
-def _make_union_structure(converter: cattrs.Converter):
-    def factory(union: Any):
+def _is_any(tp: Any) -> bool:
+    return tp is Any
+
+
+def _make_union_structure(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    def factory(union: Any) -> Callable[[Any, Any], Any]:
         members = union_members(union) or ()
 
         def structure(value: Any, _: Any) -> Any:
@@ -208,7 +211,9 @@ def build_converter() -> cattrs.Converter:
     converter.register_structure_hook(uuid.UUID, _structure_uuid)
     converter.register_structure_hook(decimal.Decimal, _structure_decimal)
     converter.register_structure_hook(bytes, _structure_bytes)
-    converter.register_structure_hook(typing.Any, _structure_any)
+    # A predicate, not register_structure_hook(Any, ...): Python 3.10's typing.Any is
+    # not a class, and cattrs' singledispatch refuses it there.
+    converter.register_structure_hook_func(_is_any, _structure_any)
     converter.register_structure_hook_factory(
         is_namedtuple, lambda tp: namedtuple_dict_structure_factory(tp, converter)
     )

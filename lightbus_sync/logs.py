@@ -7,6 +7,7 @@ leave theirs out. Records carry ``event_id``, ``event``, ``listener`` and
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -15,10 +16,19 @@ import sys
 _CONTEXT_FIELDS = ("event_id", "event", "listener", "delivery_count")
 
 
+def iso_utc(created: float) -> str:
+    """A record's time in ISO 8601, UTC, to the millisecond: ``2026-01-02T03:04:05.678Z``."""
+    moment = datetime.datetime.fromtimestamp(created, tz=datetime.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time`` (ISO 8601 UTC, milliseconds), ``level``,
+    ``logger``, ``message``, the event context where known, ``exception``."""
+
     def format(self, record: logging.LogRecord) -> str:
         data = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": iso_utc(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -120,10 +120,9 @@ class _RunnerCollector:
                         logger.debug("metrics: XINFO GROUPS %s failed: %s", stream, exc)
                         continue
                     for info in groups:
-                        name = info.get("name")
-                        if isinstance(name, bytes):
-                            name = name.decode()
-                        if name != listener.group:
+                        raw_name = info.get("name")
+                        group_name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+                        if group_name != listener.group:
                             continue
                         labels = [listener.name, listener.group, stream]
                         pending.add_metric(labels, int(info.get("pending") or 0))
@@ -134,15 +133,15 @@ class _RunnerCollector:
         yield lag
 
 
-def _stream_groups(transport: Any, stream: str) -> list[dict]:
+def _stream_groups(transport: Any, stream: str) -> list[dict[str, Any]]:
     """``XINFO GROUPS stream`` through the transport ([] when the stream does not exist)."""
     method = getattr(transport, "stream_groups", None)
     if method is not None:
-        return method(stream)
+        return list(method(stream))
     import redis
 
     try:
-        return transport.client.xinfo_groups(stream)
+        return list(transport.client.xinfo_groups(stream))
     except redis.ResponseError as exc:
         if "no such key" in str(exc).lower():
             return []

@@ -58,7 +58,8 @@ def record_field_types(tp: type) -> dict[str, Any]:
                 for f in attrs.fields(tp)}
     if dataclasses.is_dataclass(tp):
         return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(tp)}
-    return {name: hints.get(name, Any) for name in tp._fields}
+    namedtuple: Any = tp
+    return {name: hints.get(name, Any) for name in namedtuple._fields}
 
 
 def describe(tp: Any) -> str:
@@ -105,7 +106,7 @@ def normalize(tp: Any) -> Any:
     return tp
 
 
-def check_supported(tp: Any, where: str, _path: tuple = ()) -> None:
+def check_supported(tp: Any, where: str, _path: tuple[Any, ...] = ()) -> None:
     """Raise UnsupportedParameterType unless values of ``tp`` can travel on the bus.
 
     A record class that contains itself (``children: list["Node"]``) is refused: the
@@ -202,8 +203,8 @@ def make_checker(tp: Any) -> Checker:
     if tp is NoneType:
         return _instance_checker(NoneType, "None")
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        members = ", ".join(repr(m.value) for m in tp)
-        return _instance_checker(tp, f"a member of {tp.__qualname__} ({members})")
+        choices = ", ".join(repr(m.value) for m in tp)
+        return _instance_checker(tp, f"a member of {tp.__qualname__} ({choices})")
     if tp is list or tp is tuple or tp is set or tp is frozenset or tp is dict:
         return _instance_checker(tp, tp.__name__)
     if isinstance(tp, type) and tp in _SCALARS:

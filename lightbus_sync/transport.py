@@ -12,7 +12,7 @@ import logging
 import ssl
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, cast
 
 import redis
 from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotCoveredError, TryAgainError
@@ -24,6 +24,11 @@ from .keys import SCHEMAS_SET, schema_key
 from .stream_ids import as_text, parse_id
 from .clients import make_client
 from .redis_url import is_cluster_url, redact
+
+#: An entry's fields as Redis returns them (bytes replies).
+Fields = dict[bytes, bytes]
+#: One parsed reply row of XINFO / XPENDING (redis-py's dicts).
+Row = dict[str, Any]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +47,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     AskError,  # and MovedError: redirections redis-py gave up following
     SlotNotCoveredError,  # no known node serves the slot (slot map being refreshed)
 )
+#: Every error a Redis command can end with: refused (``RedisError``) or transient.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, *TRANSIENT_ERRORS)
 
 
 #: Error replies that mean "not now" (failover in progress, a script running too long;
@@ -172,7 +179,7 @@ class RedisTransport:
         maxlen = max_length or None
 
         def xadd() -> Any:
-            return client.xadd(stream, fields, maxlen=maxlen, approximate=True)
+            return client.xadd(stream, cast(Any, fields), maxlen=maxlen, approximate=True)
 
         entry_id = self.call_with_retry(f"XADD {stream}", xadd, timeout)
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
@@ -190,7 +197,7 @@ class RedisTransport:
         def pipelined_xadd() -> list[Any]:
             with client.pipeline(transaction=False) as pipe:
                 for stream, fields in items:
-                    pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+                    pipe.xadd(stream, cast(Any, fields), maxlen=maxlen, approximate=True)
                 return pipe.execute()
 
         ids = self.call_with_retry(f"XADD x{len(items)} (pipelined)", pipelined_xadd, timeout)
@@ -216,7 +223,7 @@ class RedisTransport:
             return {}
         keys = [schema_key(name) for name in names]
         if self.is_cluster:
-            values = self.client.mget_nonatomic(keys)  # one MGET per hash slot
+            values = cast(Any, self.client).mget_nonatomic(keys)  # one MGET per hash slot (RedisCluster)
         else:
             values = self.client.mget(keys)
         return {
@@ -258,7 +265,7 @@ class RedisTransport:
 
     def read_group(
         self, client: redis.Redis, group: str, consumer: str, streams: Mapping[str, str], count: int, block_ms: Optional[int]
-    ) -> list[tuple[str, list[tuple[bytes, Optional[dict]]]]]:
+    ) -> list[tuple[str, list[tuple[bytes, Optional[Fields]]]]]:
         """``XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS ...``: [(stream, [(id, fields)])].
 
         Id ``>`` gives new entries; ``0`` gives this consumer's own pending entries
@@ -268,7 +275,7 @@ class RedisTransport:
         per slot (``_read_by_slot``); the runner's readers give one slot at a time.
         """
         def read(part: Mapping[str, str], block: Optional[int]) -> Any:
-            return client.xreadgroup(group, consumer, dict(part), count=count, block=block)
+            return client.xreadgroup(group, consumer, cast(Any, dict(part)), count=count, block=block)
 
         return _named(self._read_by_slot(read, streams, block_ms))
 
@@ -309,7 +316,7 @@ class RedisTransport:
 
     def autoclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, start: str, count: int
-    ) -> tuple[str, list[tuple[bytes, dict]], list[bytes], int]:
+    ) -> tuple[str, list[tuple[bytes, Fields]], list[bytes], int]:
         """One ``XAUTOCLAIM`` step: (next cursor, claimed entries, deleted ids, nil count).
 
         Redis 7 replies [cursor, entries, deleted ids] and drops deleted entries from the
@@ -321,7 +328,7 @@ class RedisTransport:
             "XAUTOCLAIM", stream, group, consumer, min_idle_ms, start, "COUNT", count
         )
         cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-        entries: list[tuple[bytes, dict]] = []
+        entries: list[tuple[bytes, Fields]] = []
         nils = 0
         for item in reply[1] or ():
             if item is None:
@@ -340,10 +347,10 @@ class RedisTransport:
         if not ids:
             return {}
         low, high = min(ids, key=parse_id), max(ids, key=parse_id)
-        rows = self.client.xpending_range(stream, group, min=low, max=high, count=max(len(ids), 1) * 4 + 100)
+        rows: list[Row] = self.client.xpending_range(stream, group, min=low, max=high, count=max(len(ids), 1) * 4 + 100)
         return {row["message_id"]: (row["consumer"], row["times_delivered"]) for row in rows}
 
-    def pending_of(self, stream: str, group: str, consumer: str, count: int) -> list[dict]:
+    def pending_of(self, stream: str, group: str, consumer: str, count: int) -> list[Row]:
         """``XPENDING stream group - + count consumer``: this consumer's pending entries."""
         return self.client.xpending_range(stream, group, min="-", max="+", count=count, consumername=consumer)
 
@@ -358,7 +365,8 @@ class RedisTransport:
         if not ids:
             return []
         script = self._scripts["claim_if_owner"]
-        return script(keys=[stream], args=[group, consumer, max(int(idle_ms), 0), *ids], client=self.client)
+        return cast("list[bytes]", script(keys=[stream], args=[group, consumer, max(int(idle_ms), 0), *ids],
+                                           client=self.client))
 
     def dead_letter(
         self, stream: str, dead_stream: str, attempts_key: str, group: str, entry_id: bytes,
@@ -368,8 +376,8 @@ class RedisTransport:
         attempt counter (field ``<group> <id>`` of ``attempts_key``)."""
         script = self._scripts["dead_letter"]
         try:
-            return script(keys=[stream, dead_stream, attempts_key], args=[group, entry_id, max_length or 0, *fields],
-                          client=self.client)
+            return cast(bytes, script(keys=[stream, dead_stream, attempts_key],
+                                      args=[group, entry_id, max_length or 0, *fields], client=self.client))
         except redis.ResponseError as exc:
             if is_transient_reply(exc):
                 raise
@@ -381,7 +389,7 @@ class RedisTransport:
         script = self._scripts["delete_consumer_if_idle"]
         return bool(script(keys=[stream], args=[group, consumer], client=self.client))
 
-    def consumers(self, stream: str, group: str) -> list[dict]:
+    def consumers(self, stream: str, group: str) -> list[Row]:
         """``XINFO CONSUMERS``: name, pending, idle (ms), and inactive (7.2+)."""
         return self.client.xinfo_consumers(stream, group)
 
@@ -416,7 +424,7 @@ class RedisTransport:
         text = str(info.get("redis_version", "0"))
         return tuple(int(p) for p in text.split(".") if p.isdigit()) or (0,)
 
-    def stream_info(self, stream: str) -> Optional[dict]:
+    def stream_info(self, stream: str) -> Optional[Row]:
         """``XINFO STREAM``: length, first/last entry...; None if the key does not exist."""
         try:
             return self.client.xinfo_stream(stream)
@@ -425,7 +433,7 @@ class RedisTransport:
                 return None
             raise
 
-    def stream_groups(self, stream: str) -> list[dict]:
+    def stream_groups(self, stream: str) -> list[Row]:
         """``XINFO GROUPS``: name, consumers, pending, last-delivered-id, and from Redis 7
         entries-read and lag (lag may be None: unknown). [] if the key does not exist."""
         try:
@@ -435,14 +443,14 @@ class RedisTransport:
                 return []
             raise
 
-    def pending_summary(self, stream: str, group: str) -> dict:
+    def pending_summary(self, stream: str, group: str) -> Row:
         """``XPENDING stream group``: pending count, min and max id, per-consumer counts."""
         return self.client.xpending(stream, group)
 
     def pending_entries(
         self, stream: str, group: str, start: str = "-", end: str = "+", count: int = 1,
         *, min_idle_ms: Optional[int] = None,
-    ) -> list[dict]:
+    ) -> list[Row]:
         """``XPENDING stream group [IDLE ms] start end count``: message_id, consumer,
         time_since_delivered (ms), times_delivered."""
         return self.client.xpending_range(stream, group, min=start, max=end, count=count, idle=min_idle_ms)
@@ -478,13 +486,13 @@ class RedisTransport:
 
     def read_streams(
         self, client: redis.Redis, streams: Mapping[str, str], count: int, block_ms: Optional[int]
-    ) -> list[tuple[str, list[tuple[bytes, dict]]]]:
+    ) -> list[tuple[str, list[tuple[bytes, Fields]]]]:
         """``XREAD [COUNT n] [BLOCK ms] STREAMS ...`` (no consumer group: nothing is
         acked or claimed): [(stream, [(id, fields)])]. Use ``reading_client(block_ms)``.
         On a Redis Cluster, streams in different hash slots are read by one XREAD per
         slot (``_read_by_slot``)."""
         def read(part: Mapping[str, str], block: Optional[int]) -> Any:
-            return client.xread(dict(part), count=count, block=block)
+            return client.xread(cast(Any, dict(part)), count=count, block=block)
 
         return _named(self._read_by_slot(read, streams, block_ms))
 

@@ -172,7 +172,13 @@ def each_redis_transport(each_redis: RedisServer) -> Iterator[Any]:
         transport.close()
 
 
-# --- Redis Cluster (the session cluster is the plugin's ``redis_cluster`` fixture) -------
+# --- Redis Cluster (the session cluster is the plugin's ``lightbus_redis_cluster``) -------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(lightbus_redis_cluster: Any) -> Any:
+    """The plugin's session cluster, under the name this suite's tests use."""
+    return lightbus_redis_cluster
 
 
 @pytest.fixture

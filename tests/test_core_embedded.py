@@ -4,7 +4,6 @@ every process using the file, and gone once the last of them closes or exits."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

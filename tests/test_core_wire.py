@@ -90,7 +90,7 @@ def test_entry_fields_are_exactly_the_four_metadata_then_parameters(make_bus, re
     assert values[":name"] == '"zo\\u00eb \\u2603"'
     assert values[":data"] == '{"a": {"x": "\\u00e9", "y": null}, "b": [1, 2.5]}'
     assert values[":count"] == "0" and values[":flag"] == "false"
-    for key, value in fields[4:]:
+    for _key, value in fields[4:]:
         assert value == json.dumps(json.loads(value), sort_keys=True, ensure_ascii=True)
         assert value.isascii()
     assert tuple(k for k, _ in fields[:4]) == METADATA_FIELDS

@@ -1,7 +1,6 @@
 """Dead-letter replay end to end: a replayed event reaches its original group only, a
 replay that fails again goes back to the original stream's dead letters, and replay
 entries are deleted once handled."""
-import json
 import lightbus_sync
 from lightbus_sync import Api, Event, Parameter
 from lightbus_sync.ops.dead_letters import list_dead_letters, replay, replay_stream

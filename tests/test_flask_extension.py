@@ -4,6 +4,7 @@ listener thread, the reloader-parent rule, and testing views with record_events.
 from __future__ import annotations
 
 import json
+import signal
 import threading
 
 import click
@@ -25,6 +26,15 @@ class FlaskExtApi(Api):
 
 
 FAST = {"apis": {"default": {"event_transport": {"redis": {"block_ms": 100}}}}}
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    """A listener started here chains the stop signals in this (pytest's) process: undo."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture(autouse=True)

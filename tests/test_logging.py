@@ -79,3 +79,19 @@ def test_log_level_filters_records(redis_url, redis_client):
     lines = _run_failing_listener(redis_url, redis_client, "--log-level", "ERROR")
     assert lines
     assert not any(" INFO " in line or " WARNING " in line for line in lines), lines
+
+
+def test_json_time_is_iso_8601_utc_with_milliseconds():
+    import datetime
+    import json
+    import logging
+
+    from lightbus_sync.logs import JsonFormatter
+
+    record = logging.LogRecord("lightbus_sync.runner", logging.INFO, __file__, 1, "hello %s", ("you",), None)
+    record.created = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc).timestamp()
+    data = json.loads(JsonFormatter().format(record))
+    assert data["time"] == "2026-01-02T03:04:05.678Z"
+    assert data["message"] == "hello you" and data["level"] == "INFO"
+    parsed = datetime.datetime.fromisoformat(data["time"].replace("Z", "+00:00"))
+    assert parsed.utcoffset() == datetime.timedelta(0)

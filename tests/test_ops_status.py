@@ -239,15 +239,32 @@ def test_cli_status_table_json_and_check_exit_codes(busy_bus, redis_url, redis_c
     assert code == 2 and "only apply with --check" in err
 
 
+def test_cli_status_without_bus_or_api_discovers_every_stream_as_dead_letters_does(busy_bus, redis_url,
+                                                                                   redis_client, cli):
+    # A per-event stream of another API, and a stream gone but for its dead letters.
+    redis_client.xadd("opsst.other.pinged:stream", {"": ""})
+    redis_client.xadd("{opsst.gone.*:stream}:dead", {"reason": "x"})
+    redis_client.set("not.a:stream:really", "1")  # not a stream: never listed
+    code, out, err = cli("status", "--redis-url", redis_url, "--json")
+    assert code == 0, err
+    streams = {s["stream"]: s for s in json.loads(out)["streams"]}
+    assert set(streams) == {SHOP, "opsst.other.pinged:stream", "opsst.gone.*:stream"}
+    assert streams[SHOP]["dead_letters"] == 2 and streams[SHOP]["api_name"] == "opsst.shop"
+    assert streams["opsst.other.pinged:stream"]["event_name"] == "pinged"
+    assert streams["opsst.gone.*:stream"]["exists"] is False and streams["opsst.gone.*:stream"]["dead_letters"] == 1
+    code, dead_out, _ = cli("dead-letters", "list", "--redis-url", redis_url, "--json")
+    assert {d["stream"] for d in json.loads(dead_out)} <= set(streams)  # what dead-letters finds, status shows
+
+
 def test_cli_status_of_the_bus_module_and_errors(ops_bus, redis_url, redis_client, cli, tmp_path):
     code, out, err = cli("status", "--bus", "ops_cli_bus", "--redis-url", redis_url, "--json")
     assert code == 0, err
     streams = {s["stream"]: s for s in json.loads(out)["streams"]}
     assert "opscli.shop.*:stream" in streams and streams["opscli.shop.*:stream"]["exists"] is False
     code, _, err = cli("status", "--bus", "no_such_bus_module_here", "--redis-url", redis_url)
-    assert code == 3 and "failed to import" in err
+    assert code == 3 and "no bus module named 'no_such_bus_module_here'" in err
     code, _, err = cli("status", "--redis-url", "redis://127.0.0.1:1/0", "--api", "x", "--check", "--max-lag", "1")
-    assert code == 2 and "Redis unavailable" in err
+    assert code == 4 and "Redis unavailable" in err
 
 
 def test_console_script_status_check_in_a_child_process(busy_bus, redis_url):

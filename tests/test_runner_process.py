@@ -284,7 +284,8 @@ def test_exit_codes_bad_configuration_2_failed_import_3(tmp_path, redis_url):
 
     result = run_cli(tmp_path, "run", "--bus", "no_such_bus_module", "--redis-url", redis_url)
     assert result.returncode == 3, result.stderr
-    assert "No module named 'no_such_bus_module'" in result.stderr
+    assert "no bus module named 'no_such_bus_module'" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr  # one line
 
     result = run_cli(tmp_path, "run", "--bus", "hook_fails_bus", "--redis-url", redis_url)
     assert result.returncode == 3, result.stderr

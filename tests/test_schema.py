@@ -241,7 +241,7 @@ def test_incoming_validation_sets_mismatches_aside(remote_billing, redis_client,
     try:
         received, done = _collect(bus, bus.remote.billing.invoice_sent, "audit")
         bad_id = _xadd_invoice(redis_client, "refunded")
-        good_id = _xadd_invoice(redis_client, "new")
+        _xadd_invoice(redis_client, "new")
         with bus.listening() as runner:
             assert runner.wait_until_ready(10)
             deadline = time.monotonic() + 10

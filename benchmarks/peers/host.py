@@ -88,7 +88,7 @@ class WorkerProcess:
             except queue.Empty:
                 self.check_alive()
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.name}: no result in {timeout:g}s:\n{self.output()[-3000:]}")
+                    raise TimeoutError(f"{self.name}: no result in {timeout:g}s:\n{self.output()[-3000:]}") from None
 
     def wait_consumer(self, client, stream: str, group: str, consumer: str, timeout: float = READY_TIMEOUT) -> None:
         """Until ``consumer`` exists in ``group`` (its first XREADGROUP was made)."""

@@ -27,8 +27,12 @@
 - ``LIGHTBUS_PROCESS_NAME``: the consumer name (default ``<hostname>-<pid>``);
 - ``LIGHTBUS_CONFIG``: a config file path, or the config as a mapping;
 - ``LIGHTBUS_LISTEN`` (default False): run the bus's listeners in background threads
-  of this process (``bus.start_listener_thread()``), stopped at exit (``atexit``:
-  in-flight handlers finish and are acked, within the shutdown timeout).
+  of this process (``bus.start_listener_thread()``), stopped on SIGTERM or SIGINT
+  (``docker stop``, systemd, Ctrl-C) and at exit: in-flight handlers finish and are
+  acked, within the shutdown timeout;
+- ``LIGHTBUS_STOP_ON_SIGNALS`` (default True): stop on SIGTERM and SIGINT. The handlers
+  the app installed before the listener started still run, after the stop (see
+  ``lightbus_sync.stop_signals``); False leaves the signals alone (stop at exit only).
 
 The extension is ``app.extensions['lightbus_sync']``; its bus is ``.bus`` and the
 ``Runner`` running its listeners, if any, ``.runner`` (``.listener`` is the old name of
@@ -56,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from ..bus import Bus, default_service_name
 from ..config import default_process_name, load_config
+from ..stop_signals import chain_stop_signals
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -113,6 +118,7 @@ class LightbusSync:
         self._deferred: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
         self._lock = threading.RLock()
         self._atexit_registered = False
+        self._stop_on_signals = True
         self._started_once = False
         if app is not None:
             self.init_app(app)
@@ -141,6 +147,7 @@ class LightbusSync:
                 self._register(event, handler, options)
             self._deferred.clear()
         app.extensions[EXTENSION_NAME] = self
+        self._stop_on_signals = bool(app.config.get("LIGHTBUS_STOP_ON_SIGNALS", True))
         if app.config.get("LIGHTBUS_LISTEN", False):
             parent = in_reloader_parent(app)
             if parent is False:
@@ -194,13 +201,16 @@ class LightbusSync:
     # --- the listener thread -------------------------------------------------------------
 
     def start_listener(self, **options: Any) -> "Runner":
-        """Start the bus's listeners in background threads (once); stopped at exit."""
+        """Start the bus's listeners in background threads (once); stopped on SIGTERM
+        and SIGINT (when started from the main thread) and at exit."""
         with self._lock:
             if self.runner is None:
                 self.runner = self.bus.start_listener_thread(**{**self.listener_options, **options})
                 self._started_once = True
                 if not self._atexit_registered:
                     atexit.register(self._at_exit)
+                    if self._stop_on_signals:
+                        chain_stop_signals(self._at_exit)
                     self._atexit_registered = True
             return self.runner
 

@@ -50,7 +50,8 @@ import attrs
 
 from ..dead_letter_record import METADATA_NAMES, metadata_delivery_count, metadata_time, split_dead_letter  # noqa: F401
 from ..errors import LightbusError
-from ..keys import DEAD_LETTER_STREAMS_GLOB, dead_letter_glob, dead_letter_stream, parse_stream_key, replay_stream, stream_of_dead
+from ..keys import DEAD_LETTER_STREAMS_GLOB, dead_letter_glob, dead_letter_stream, parse_stream_key, stream_of_dead
+from ..keys import replay_stream as replay_stream  # re-exported by lightbus_sync.ops
 from ..stream_ids import id_time, looks_like_stream_id, parse_id
 from ..transport import RedisTransport
 from .formatting import duration, iso, shorten, table, timestamp, value_json
@@ -213,8 +214,8 @@ def dead_letter_streams(source: Source, stream: StreamArg = None, *, api: Option
     if api is not None:
         transport = transport_of(source, api)
         for key in transport.find_keys(dead_letter_glob(_glob_escape(api) + ".*")):
-            original = stream_of_dead(key)
-            if original is not None and stream_belongs_to_api(original, api):
+            found_original = stream_of_dead(key)
+            if found_original is not None and stream_belongs_to_api(found_original, api):
                 found.append((transport, key))
         return found
     for transport in all_transports(source):

@@ -26,6 +26,9 @@ from .streams import Source, StreamTarget, api_streams, since_to_min_id, text
 
 _PAGE = 500
 
+#: What --follow waits out and retries (an error reply included, as during a failover).
+_FOLLOW_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, redis.ResponseError)
+
 
 @attrs.define
 class InspectedEvent:
@@ -63,7 +66,7 @@ class InspectedEvent:
         return data
 
 
-def decode(stream: str, entry_id: Any, fields: Optional[dict]) -> Optional[InspectedEvent]:
+def decode(stream: str, entry_id: Any, fields: Optional[dict[bytes, bytes]]) -> Optional[InspectedEvent]:
     """An entry as an ``InspectedEvent``; None for a noop entry."""
     entry_id = text(entry_id)
     if fields and is_noop(fields):
@@ -191,7 +194,7 @@ def follow_events(
     while not stop.is_set():
         try:
             reply = transport.read_streams(client, positions, 100, block_ms)
-        except (*TRANSIENT_ERRORS, redis.ResponseError) as exc:
+        except _FOLLOW_ERRORS as exc:
             if on_error is not None:
                 on_error(exc)
             stop.wait(delay.next())

@@ -32,6 +32,7 @@ from ..trimming import DEFAULT_GROUP_TTL, trim_point
 from .formatting import duration, iso, table, time_and_age
 from ..keys import dead_letter_stream, replay_stream
 from ..stream_ids import id_millis, id_time
+from ..transport import RedisTransport
 from .streams import Source, StreamTarget, bus_streams, text
 
 #: Count dead letters per group only while the dead-letter stream is at most this long.
@@ -154,8 +155,8 @@ def collect_status(
     source: Source, apis: Iterable[str] = (), *, include_local: bool = True, discover: bool = False
 ) -> BusStatus:
     """The status of the streams of the bus's local APIs and listeners (with
-    ``include_local``), of ``apis`` (names, or ``api.event``) and of every event stream
-    on the Redis server(s) (with ``discover``)."""
+    ``include_local``) and of ``apis`` (names, or ``api.event``); with ``discover``, also of
+    every event stream on the Redis server(s) (``discovered_streams``)."""
     targets = bus_streams(source, apis, include_local=include_local, discover=discover)
     streams = [stream_status(target, _group_ttl(source, target.api_name)) for target in targets]
     now = max((s.server_time for s in streams), default=None)
@@ -207,7 +208,9 @@ def stream_status(target: StreamTarget, group_ttl: float = DEFAULT_GROUP_TTL) ->
     )
 
 
-def _group_status(transport, stream: str, raw: dict, now: float, per_group_dead: Optional[dict]) -> GroupStatus:
+def _group_status(
+    transport: RedisTransport, stream: str, raw: dict[str, Any], now: float, per_group_dead: Optional[dict[str, int]]
+) -> GroupStatus:
     name = text(raw["name"])
     consumers = []
     for consumer in transport.consumers(stream, name):
@@ -249,7 +252,7 @@ def _group_status(transport, stream: str, raw: dict, now: float, per_group_dead:
     )
 
 
-def _dead_letters_by_group(transport, dead_stream: str, count: int) -> Optional[dict[str, int]]:
+def _dead_letters_by_group(transport: RedisTransport, dead_stream: str, count: int) -> Optional[dict[str, int]]:
     """group -> dead letters, from the ``dl:group`` fields; None if the stream is too long."""
     if count > GROUP_DEAD_LETTER_SCAN_LIMIT:
         return None
@@ -313,7 +316,7 @@ def check_status(
     return problems
 
 
-def _check_lag(transport, stream: StreamStatus, group: GroupStatus, max_lag: int) -> Optional[Problem]:
+def _check_lag(transport: RedisTransport, stream: StreamStatus, group: GroupStatus, max_lag: int) -> Optional[Problem]:
     if group.lag is not None:
         if group.lag > max_lag:
             return Problem("lag", stream.stream, group.name, group.lag, max_lag,
@@ -335,7 +338,7 @@ def _check_lag(transport, stream: StreamStatus, group: GroupStatus, max_lag: int
     return None
 
 
-def _check_pending_age(transport, stream: StreamStatus, group: GroupStatus, max_age: float) -> Optional[Problem]:
+def _check_pending_age(transport: RedisTransport, stream: StreamStatus, group: GroupStatus, max_age: float) -> Optional[Problem]:
     min_idle_ms = int(max_age * 1000) + 1
     rows = transport.pending_entries(stream.stream, group.name, "-", "+", 10, min_idle_ms=min_idle_ms)
     if not rows:

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, TypeGuard, Union
 
 import attrs
 
 from ..errors import LightbusError
-from ..keys import STREAM_PER_API, STREAM_PER_EVENT, parse_stream_key, stream_key
+from ..keys import (
+    DEAD_LETTER_STREAMS_GLOB,
+    STREAM_PER_API,
+    STREAM_PER_EVENT,
+    parse_stream_key,
+    stream_key,
+    stream_of_dead,
+)
 from ..stream_ids import since_to_id
 from ..transport import RedisTransport
 
@@ -43,7 +50,7 @@ class StreamTarget:
 # --- sources ---------------------------------------------------------------------------
 
 
-def is_bus(source: Any) -> bool:
+def is_bus(source: Any) -> "TypeGuard[Bus]":
     from ..bus import Bus
 
     return isinstance(source, Bus)
@@ -138,18 +145,6 @@ def dedupe(targets: Iterable[StreamTarget]) -> list[StreamTarget]:
     return result
 
 
-def existing_streams(source: Source) -> list[StreamTarget]:
-    """Every event stream (a key ``<api>.<event or *>:stream``) on the source's Redis
-    server(s), found with ``SCAN``, sorted by name."""
-    targets: list[StreamTarget] = []
-    for transport in all_transports(source):
-        for stream in transport.find_keys("*:stream"):
-            api_name, event_name = parse_stream_key(stream)
-            if stream_belongs_to_api(stream, api_name):
-                targets.append(StreamTarget(stream, api_name, event_name, transport))
-    return targets
-
-
 def bus_streams(
     source: Source, apis: Iterable[str] = (), *, include_local: bool = True, discover: bool = False
 ) -> list[StreamTarget]:
@@ -168,7 +163,23 @@ def bus_streams(
         api_name, event_name = resolve_api_argument(source, text)
         targets += api_streams(source, api_name, event_name)
     if discover:
-        targets += existing_streams(source)
+        targets += discovered_streams(source)
+    return dedupe(targets)
+
+
+def discovered_streams(source: Source) -> list[StreamTarget]:
+    """Every event stream on the source's Redis server(s), found with ``SCAN`` as
+    ``dead-letters`` finds every dead-letter stream: ``<api>.<event>:stream`` and
+    ``<api>.*:stream`` keys, and the streams whose dead letters are left where the
+    stream itself is gone."""
+    targets: list[StreamTarget] = []
+    for transport in all_transports(source):
+        streams = set(transport.find_keys("*:stream"))
+        streams |= {s for s in map(stream_of_dead, transport.find_keys(DEAD_LETTER_STREAMS_GLOB)) if s}
+        for stream in sorted(streams):
+            api_name, event_name = parse_stream_key(stream)
+            if stream_belongs_to_api(stream, api_name):  # an event stream, not another key
+                targets.append(StreamTarget(stream, api_name, event_name, transport))
     return dedupe(targets)
 
 

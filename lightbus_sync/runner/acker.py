@@ -20,7 +20,7 @@ import redis
 
 from ..backoff import Backoff
 from ..keys import attempts_field, attempts_key, is_replay_stream
-from ..transport import TRANSIENT_ERRORS
+from ..transport import TRANSIENT_ERRORS, RedisTransport
 from .state import InFlight, Stats, Work
 
 logger = logging.getLogger("lightbus_sync.runner")
@@ -112,8 +112,8 @@ class Acker:
             self._stop_requested.wait(seconds)
 
     def _send(self, batch: list[Work]) -> bool:
-        by_transport: dict[object, dict[tuple[str, str], list[bytes]]] = defaultdict(lambda: defaultdict(list))
-        forget: dict[object, list[tuple[str, str]]] = defaultdict(list)
+        by_transport: dict[RedisTransport, dict[tuple[str, str], list[bytes]]] = defaultdict(lambda: defaultdict(list))
+        forget: dict[RedisTransport, list[tuple[str, str]]] = defaultdict(list)
         for work in batch:
             transport = work.route.transport
             group = work.route.group
@@ -122,10 +122,10 @@ class Acker:
                 forget[transport].append((attempts_key(work.stream), attempts_field(work.stream, group, work.entry_id)))
         try:
             for transport, acks in by_transport.items():
-                transport.ack(acks, forget[transport])  # type: ignore[attr-defined]
+                transport.ack(acks, forget[transport])
                 for (stream, _group), ids in acks.items():
                     if is_replay_stream(stream):  # read by this group alone: done with it
-                        transport.delete_entries(stream, [i.decode() for i in ids])  # type: ignore[attr-defined]
+                        transport.delete_entries(stream, [i.decode() for i in ids])
         except TRANSIENT_ERRORS as exc:
             logger.warning("acking %d entries failed (%s: %s); will retry", len(batch), type(exc).__name__, exc)
             return False

@@ -71,7 +71,7 @@ class Lane:
             if item is _STOP:
                 return
             try:
-                self._handle(item)  # type: ignore[arg-type]
+                self._handle(item)
             except BaseException:  # the runner's handle never raises; this is a last guard
                 logger.exception("worker %s: unexpected error", self.name)
             finally:
@@ -90,7 +90,7 @@ class Lane:
             except queue.Empty:
                 break
             if item is not _STOP:
-                unstarted.append(item)  # type: ignore[arg-type]
+                unstarted.append(item)
         with self._room_changed:
             self._held -= len(unstarted)
             self._room_changed.notify_all()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import redis
 
@@ -182,7 +182,7 @@ class Reader:
                     works.append(Work(route, stream, entry_id, fields, delivery))
             self._dispatch(works)
 
-    def _delivery_counts(self, stream: str, entries: list) -> dict[bytes, int]:
+    def _delivery_counts(self, stream: str, entries: list[tuple[bytes, Any]]) -> dict[bytes, int]:
         try:
             rows = self.transport.delivery_counts(stream, self.listener.group, [e[0] for e in entries])
         except TRANSIENT_ERRORS + (redis.ResponseError,):

@@ -27,7 +27,7 @@ import redis
 
 from ..keys import attempts_key, retry_mark_field
 from ..observers import Observer
-from ..transport import TRANSIENT_ERRORS
+from ..transport import REDIS_ERRORS, TRANSIENT_ERRORS
 from .routes import Route, RouteTable
 from .state import InFlight, Stats, Work
 
@@ -146,7 +146,7 @@ class Reclaimer:
                         break  # the workers are full; stale entries wait for the next pass
                     cursor, entries, deleted, nils = transport.autoclaim(
                         stream, route.group, route.consumer, min_idle_ms, cursor,
-                        min(settings.reclaim_batch_size, room),
+                        min(settings.effective_reclaim_batch_size, room),
                     )
                     if deleted:
                         self._stats.add("lost", len(deleted))
@@ -172,7 +172,7 @@ class Reclaimer:
         fields = [retry_mark_field(stream, route.group, w.entry_id) for w in works]
         try:
             retries = route.transport.take_marks(attempts_key(stream), fields)
-        except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+        except REDIS_ERRORS as exc:
             logger.debug("could not read the retry marks of %s (%s)", stream, exc)
             retries = [False] * len(works)
         for work, retry in zip(works, retries):

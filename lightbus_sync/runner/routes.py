@@ -8,7 +8,7 @@ acker, the settler and processing take routes; none of them sees the runner.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 import attrs
 
@@ -70,7 +70,7 @@ class RouteTable:
         self._routes = tuple(routes)
         self._by_group = {route.group: route for route in self._routes}
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Route]:
         return iter(self._routes)
 
     def __len__(self) -> int:

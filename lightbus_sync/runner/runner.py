@@ -18,13 +18,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Protocol
 
-import redis
 
 from ..config import default_process_name
 from ..errors import ConfigurationError, InvalidListener
 from ..incoming import IncomingDecoder
 from ..observers import Observer, Observers
-from ..transport import TRANSIENT_ERRORS
+from ..transport import REDIS_ERRORS
 from .acker import Acker
 from .dispatch import Dispatcher
 from .keeper import Keeper
@@ -52,11 +51,13 @@ class BusParts(Protocol):
     config: "RootConfig"
     service_name: str
     process_name: str
-    listeners: Iterable["Listener"]
     schemas: "SchemaRegistry"
     observers: Observers
     start_hooks: list[Callable[[], Any]]
     stop_hooks: list[Callable[[], Any]]
+
+    @property
+    def listeners(self) -> Iterable["Listener"]: ...
 
     def transport_for(self, api_name: str) -> "RedisTransport": ...
 
@@ -298,7 +299,7 @@ class Runner:
             for stream in route.streams:
                 try:
                     route.transport.delete_consumer_if_idle(stream, route.group, self.consumer_name)
-                except (redis.RedisError, *TRANSIENT_ERRORS):
+                except REDIS_ERRORS:
                     pass
 
     # --- reporting -------------------------------------------------------------------

@@ -23,13 +23,12 @@ import threading
 import time
 from typing import Iterator, Optional
 
-import redis
 
 from ..backoff import Backoff
 from ..dead_letter_record import encode_dead_letter
 from ..errors import ScriptRefused
 from ..keys import attempts_field, attempts_key, dead_letter_stream, original_stream, retry_mark_field
-from ..transport import TRANSIENT_ERRORS
+from ..transport import REDIS_ERRORS, TRANSIENT_ERRORS
 from .acker import Acker
 from .state import InFlight, Stats, Work
 
@@ -92,7 +91,7 @@ class Settler:
             route.transport.mark_retries(
                 attempts_key(work.stream), [retry_mark_field(work.stream, route.group, work.entry_id)], ATTEMPTS_TTL
             )
-        except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not mark %s for retry (%s); its claim will count as a reclaim",
                            work.entry_id.decode(), exc)
 
@@ -122,7 +121,7 @@ class Settler:
             for stream, ids in by_stream.items():
                 try:
                     route.transport.set_idle_if_owner(stream, route.group, route.consumer, idle_ms, ids)
-                except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+                except REDIS_ERRORS as exc:
                     logger.warning("could not set the idle time of %d entries of %s (%s); they will be "
                                    "claimable after the acknowledgement timeout", len(ids), stream, exc)
 
@@ -172,7 +171,7 @@ class Settler:
         if stream != work.stream:  # from a replay stream, which only this group reads: drop it
             try:
                 transport.delete_entries(work.stream, [work.entry_id.decode()])
-            except (redis.RedisError, *TRANSIENT_ERRORS):
+            except REDIS_ERRORS:
                 pass
         logger.error(
             "dead-lettered entry %s of %s for listener %r: %s%s",
@@ -215,6 +214,6 @@ class Settler:
             return work.route.transport.count_attempt(
                 attempts_key(work.stream), attempts_field(work.stream, work.route.group, work.entry_id), ATTEMPTS_TTL
             )
-        except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not count the attempt on %s (%s)", work.entry_id.decode(), exc)
             return None

@@ -24,7 +24,7 @@ class Work:
     route: "Route"
     stream: str
     entry_id: bytes
-    fields: Optional[dict]
+    fields: Optional[dict[bytes, bytes]]
     delivery_count: int
 
     @property

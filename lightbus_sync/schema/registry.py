@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lightbus_sync.schema")
 
-Validator = Callable[[dict], Any]
+Validator = Callable[[dict[str, Any]], Any]
 
 
 class SchemaRegistry:
@@ -55,9 +55,9 @@ class SchemaRegistry:
         self._strict_validation = strict_validation
         self._lock = threading.RLock()
         self._published: set[str] = set()
-        self._remote: dict[str, dict] = {}
+        self._remote: dict[str, dict[str, Any]] = {}
         self._remote_seen_at: dict[str, float] = {}
-        self._file_schemas: dict[str, dict] = {}
+        self._file_schemas: dict[str, dict[str, Any]] = {}
         self._validators: dict[tuple[str, str, int], Optional[Validator]] = {}
         self._loaded_once = False
         self._keeper: Optional[threading.Thread] = None
@@ -70,11 +70,11 @@ class SchemaRegistry:
     def ttl(self) -> int:
         return self._ttl
 
-    def local_document(self, api_name: str) -> Optional[dict]:
+    def local_document(self, api_name: str) -> Optional[dict[str, Any]]:
         definition = self._local_definition(api_name)
         return None if definition is None else api_schema(definition)
 
-    def remote_document(self, api_name: str, *, load: bool = True) -> Optional[dict]:
+    def remote_document(self, api_name: str, *, load: bool = True) -> Optional[dict[str, Any]]:
         """The schema another service published for ``api_name`` (or loaded from a file)."""
         if api_name in self._file_schemas:
             return self._file_schemas[api_name]
@@ -82,7 +82,7 @@ class SchemaRegistry:
             self.load_remote()
         return self._remote.get(api_name)
 
-    def document(self, api_name: str) -> Optional[dict]:
+    def document(self, api_name: str) -> Optional[dict[str, Any]]:
         """Local definition first, else remote."""
         return self.local_document(api_name) or self.remote_document(api_name)
 
@@ -149,7 +149,7 @@ class SchemaRegistry:
                         logger.warning("schema of remote API %r is gone from the bus; keeping the last one seen", name)
         self._ensure_keeper()
 
-    def load_files(self, path: str | os.PathLike) -> list[str]:
+    def load_files(self, path: "str | os.PathLike[str]") -> list[str]:
         """Load schemas from a JSON file (``{api: document}`` or one API's document named
         ``<api>.json``) or a directory of such files; returns the API names loaded."""
         path = Path(path)

@@ -25,7 +25,7 @@ def python_type(schema: Mapping[str, Any]) -> Any:
         members = tuple(dict.fromkeys(python_type(branch) for branch in schema["anyOf"]))
         if len(members) == 1:
             return members[0]
-        return typing.Union[members]  # type: ignore[return-value]
+        return typing.Union[members]
     kind = schema.get("type")
     if kind == "string":
         fmt = schema.get("format")

@@ -47,7 +47,7 @@ class Delivery:
 
 def deliver(
     bus: "Bus",
-    event: Union[str, "EventClient"],
+    event: Union[str, "EventClient[...]"],
     /,
     *,
     listeners: Optional[Sequence[str]] = None,
@@ -82,6 +82,7 @@ def deliver(
     deliveries = []
     for listener in chosen:
         binding = listener.binding_for(raw.api_name, raw.event_name)
+        assert binding is not None  # chosen for having one
         kwargs = decoder.structure(raw, binding)
         message = EventMessage(raw.id, raw.api_name, raw.event_name, raw.version, kwargs, client.stream, stream_id, 1)
         deliveries.append(Delivery(listener.name, message, listener.call(message)))

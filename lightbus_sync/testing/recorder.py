@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
 import attrs
@@ -37,6 +36,7 @@ from ..incoming import IncomingDecoder
 from ..listeners import EventBinding, bind_handler
 from ..message import EventMessage
 from ..wire import encode_event, to_plain
+from .stand_in import StandInTransport
 
 if TYPE_CHECKING:
     from ..bus import Bus, EventClient, TransportState
@@ -57,7 +57,7 @@ class RecordedEvent:
     parameters: Mapping[str, Any]  # JSON-decoded wire values, before casting
 
 
-class RecordingTransport:
+class RecordingTransport(StandInTransport):
     """Stands in for ``RedisTransport`` on the fire path: ``add_event`` / ``add_events``
     record entries and return Redis-like stream ids; schemas are stored in memory.
 
@@ -67,53 +67,27 @@ class RecordingTransport:
     """
 
     url = safe_url = "recording://"
+    refusal = (
+        "the bus is recording events (lightbus_sync.testing.record_events): its transport "
+        "only records fires and cannot {name}(); run handlers with "
+        "lightbus_sync.testing.deliver(), or start runners outside the recording block"
+    )
 
     def __init__(self, recorder: "BusRecorder") -> None:
+        super().__init__(recorder.schemas, recorder._lock)
         self._recorder = recorder
-        self._lock = threading.Lock()
-        self._last_ms = 0
-        self._seq = 0
-
-    def _next_id(self) -> str:
-        with self._lock:
-            now = int(time.time() * 1000)
-            if now > self._last_ms:
-                self._last_ms, self._seq = now, 0
-            else:
-                self._seq += 1
-            return f"{self._last_ms}-{self._seq}"
 
     def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float) -> str:
-        stream_id = self._next_id()
+        stream_id = self._ids.next()
         self._recorder._record([(stream, fields, stream_id)])
         return stream_id
 
     def add_events(
         self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float
     ) -> list[str]:
-        ids = [self._next_id() for _ in items]
+        ids = [self._ids.next() for _ in items]
         self._recorder._record([(stream, fields, sid) for (stream, fields), sid in zip(items, ids)])
         return ids
-
-    def store_schemas(self, documents: Mapping[str, str], ttl: Optional[int]) -> None:
-        with self._recorder._lock:
-            self._recorder.schemas.update(documents)
-
-    def load_schemas(self) -> dict[str, str]:
-        with self._recorder._lock:
-            return dict(self._recorder.schemas)
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise AttributeError(
-            f"the bus is recording events (lightbus_sync.testing.record_events): its transport "
-            f"only records fires and cannot {name}(); run handlers with "
-            f"lightbus_sync.testing.deliver(), or start runners outside the recording block"
-        )
 
 
 def _accept_anything(**kwargs: Any) -> None:
@@ -127,11 +101,11 @@ class BusRecorder:
 
     def __init__(self, bus: "Bus") -> None:
         self.bus = bus
-        self.transport = RecordingTransport(self)
         #: Schemas "published" while recording (api name -> JSON document), seeded with
         #: the remote schemas the bus already knew, so remote APIs validate as usual.
         self.schemas: dict[str, str] = {}
         self._lock = threading.RLock()
+        self.transport = RecordingTransport(self)
         self._records: list[RecordedEvent] = []
         self._bindings: dict[tuple[str, str, int], EventBinding] = {}
         self._active = False
@@ -225,7 +199,7 @@ class BusRecorder:
         with self._lock:
             self._records.clear()
 
-    def _canonical(self, event: Union[str, "EventClient"]) -> str:
+    def _canonical(self, event: Union[str, "EventClient[...]"]) -> str:
         """The event's canonical name; unknown APIs/events raise (a typo must not make
         ``assert_not_fired`` pass)."""
         if not isinstance(event, str):
@@ -237,12 +211,12 @@ class BusRecorder:
 
         return event_client(self.bus, event).canonical_name
 
-    def fired(self, event: Union[str, "EventClient", None] = None) -> list[EventMessage]:
+    def fired(self, event: Union[str, "EventClient[...]", None] = None) -> list[EventMessage]:
         """Messages fired for ``event`` (``'auth.user_created'`` or ``bus.auth.user_created``),
         or every message when ``event`` is None."""
         return [r.message for r in self._records_of(event)]
 
-    def _records_of(self, event: Union[str, "EventClient", None]) -> list[RecordedEvent]:
+    def _records_of(self, event: Union[str, "EventClient[...]", None]) -> list[RecordedEvent]:
         if event is None:
             return self.records
         name = self._canonical(event)
@@ -282,7 +256,7 @@ class BusRecorder:
         more = f"\n  ... and {len(records) - 10} more" if len(records) > 10 else ""
         return f"{name} was fired {len(records)} time(s):\n{shown}{more}"
 
-    def assert_fired(self, event: Union[str, "EventClient"], /, **expected: Any) -> list[EventMessage]:
+    def assert_fired(self, event: Union[str, "EventClient[...]"], /, **expected: Any) -> list[EventMessage]:
         """Assert ``event`` was fired at least once with parameters including ``expected``
         (compared by wire value, or once cast: see the module docs); return the matching
         messages."""
@@ -294,7 +268,7 @@ class BusRecorder:
             raise AssertionError(f"expected {name} to be fired{wanted}; {self._describe(name, records)}")
         return matching
 
-    def assert_fired_once(self, event: Union[str, "EventClient"], /, **expected: Any) -> EventMessage:
+    def assert_fired_once(self, event: Union[str, "EventClient[...]"], /, **expected: Any) -> EventMessage:
         """Assert exactly one firing of ``event`` matches ``expected``; return it."""
         matching = self.assert_fired(event, **expected)
         if len(matching) != 1:
@@ -305,7 +279,7 @@ class BusRecorder:
             )
         return matching[0]
 
-    def assert_not_fired(self, event: Union[str, "EventClient"], /, **expected: Any) -> None:
+    def assert_not_fired(self, event: Union[str, "EventClient[...]"], /, **expected: Any) -> None:
         """Assert no firing of ``event`` matches ``expected`` (with no ``expected``: that
         ``event`` was not fired at all)."""
         name = self._canonical(event)

@@ -159,7 +159,7 @@ class RedisCluster:
                 return node
         raise KeyError(port)
 
-    def client(self, **kwargs) -> "redis.cluster.RedisCluster":
+    def client(self, **kwargs: Any) -> "redis.cluster.RedisCluster":
         """A new ``redis.cluster.RedisCluster`` (bytes replies); the caller closes it."""
         from redis.cluster import ClusterNode, RedisCluster as ClusterClient
 
@@ -220,7 +220,7 @@ class RedisCluster:
 
     def node_id(self, port: int) -> str:
         with _client(port) as client:
-            return client.execute_command("CLUSTER MYID").decode()
+            return str(client.execute_command("CLUSTER MYID").decode())
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -253,7 +253,7 @@ class RedisCluster:
         slot map (all 16384 slots, ``masters`` masters each with its replicas), and every
         replica's link to its master is up."""
         deadline = time.monotonic() + timeout
-        problem = "not checked"
+        problem: Optional[str] = "not checked"
         while time.monotonic() < deadline:
             problem = self._health_problem()
             if problem is None:

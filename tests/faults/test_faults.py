@@ -6,8 +6,6 @@ pending. The table of results is printed at the end of the run."""
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 
 import pytest

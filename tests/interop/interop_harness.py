@@ -109,7 +109,7 @@ class Proc:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait(10)
-            raise AssertionError(f"{self.name} did not stop within {timeout}s after SIGTERM:\n{self.tail()}")
+            raise AssertionError(f"{self.name} did not stop within {timeout}s after SIGTERM:\n{self.tail()}") from None
 
     def wait(self, timeout: float) -> int:
         return self.popen.wait(timeout)
