@@ -186,6 +186,28 @@ class RedisTransport:
         ids = self.call_with_retry(f"XADD x{len(items)} (pipelined)", pipelined_xadd, timeout)
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
+    def publish_outbox_entries(
+        self, stream: str, relayed_key: str, entries: Sequence[tuple[str, Mapping[str, str]]],
+        max_length: Optional[int], remember_seconds: float, timeout: float,
+    ) -> list[Optional[str]]:
+        """Atomically ``XADD`` each (event id, fields) to ``stream`` unless its event id is
+        in the sorted set ``relayed_key`` (relayed within ``remember_seconds``), recording
+        the ids it adds. Returns, per entry, the new entry id or None (already relayed).
+        Retried as ``add_events`` (a retry after a timeout cannot add an entry twice)."""
+        script = self._scripts["outbox_publish"]
+        args: list[Any] = [0, int(remember_seconds * 1000), max_length or 0, len(entries)]
+        for event_id, fields in entries:
+            args += [event_id, len(fields) * 2]
+            for name, value in fields.items():
+                args += [name, value]
+
+        def publish() -> list[Any]:
+            args[0] = int(time.time() * 1000)
+            return script(keys=[stream, relayed_key], args=args, client=self.client)
+
+        ids = self.call_with_retry(f"outbox relay to {stream}", publish, timeout)
+        return [(i.decode() if isinstance(i, bytes) else i) or None for i in ids]
+
     # --- schemas ---------------------------------------------------------------------
 
     def store_schemas(self, documents: Mapping[str, str], ttl: Optional[int]) -> None:

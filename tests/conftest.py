@@ -138,3 +138,33 @@ def cluster_client(redis_cluster, cluster_url: str) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+# --- SQL databases (the outbox and inbox) ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server's URL: $LIGHTBUS_TEST_POSTGRES_URL, else 127.0.0.1:5432, else a
+    private server started for the session (see lightbus_sync.testing.postgres)."""
+    from lightbus_sync.testing.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, uniquely named PostgreSQL database, dropped after the test."""
+    from lightbus_sync.testing.postgres import fresh_database
+
+    with fresh_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The URL of an empty database: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    return request.getfixturevalue("postgres_url")
