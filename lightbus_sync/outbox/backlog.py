@@ -30,3 +30,32 @@ def outbox_backlog(engine: Any) -> OutboxBacklog:
         ).one()
     age = None if oldest is None else max(time.time() - oldest, 0.0)
     return OutboxBacklog(safe_url(engine), int(rows), age)
+
+
+def configured_backlog(config: Any) -> Optional[OutboxBacklog]:
+    """The backlog of ``bus.outbox.url`` if configured (None otherwise). A database that
+    does not answer raises ``ValueError`` naming it (password hidden)."""
+    url = config.bus.outbox.url
+    if url is None:
+        return None
+    from .urls import relay_engine
+
+    engine = relay_engine(url)
+    try:
+        return outbox_backlog(engine)
+    except Exception as exc:
+        raise ValueError(
+            f"cannot count the outbox in {safe_url(url)}: {type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def render_backlog(backlog: OutboxBacklog) -> str:
+    """One line for ``lightbus-sync status``."""
+    if not backlog.rows:
+        return f"outbox {backlog.database}: empty"
+    from ..ops.formatting import duration
+
+    return f"outbox {backlog.database}: {backlog.rows} row(s) waiting, the oldest for {duration(backlog.oldest_age)}"
