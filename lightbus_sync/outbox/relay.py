@@ -104,6 +104,9 @@ class OutboxRelay:
             added = sum(1 for i in ids if i is not None)
             self.stats.relayed += added
             self.stats.already_relayed += len(ids) - added
+            if added < len(ids):
+                logger.info("%d row(s) for %s were relayed before (by a relay that stopped before deleting "
+                            "them); not added again", len(ids) - added, batch.stream)
         batch.delete([row.id for row in batch.rows])
         return len(batch.rows)
 

@@ -1,4 +1,4 @@
-"""Print the fault-injection table at the end of the run; never leave runners behind."""
+"""Print the fault-injection tables at the end of the run; never leave processes behind."""
 
 import pytest
 
@@ -11,7 +11,20 @@ def _no_runner_left_behind():
     stop_all_runners()
 
 
+@pytest.fixture(autouse=True)
+def _no_outbox_process_left_behind():
+    from .outbox_harness import stop_all_processes
+
+    yield
+    stop_all_processes()
+
+
 def pytest_terminal_summary(terminalreporter):
+    from .outbox_harness import OUTBOX_RESULTS, format_outbox_table
+
     if RESULTS:
         terminalreporter.section("fault injection: what the runner survived")
         terminalreporter.write_line(format_table(RESULTS))
+    if OUTBOX_RESULTS:
+        terminalreporter.section("fault injection: the outbox and the inbox")
+        terminalreporter.write_line(format_outbox_table(OUTBOX_RESULTS))
