@@ -1,9 +1,10 @@
 """How a relay takes rows from the outbox without another relay taking them too.
 
 ``LockingClaims`` (PostgreSQL): each stream's rows are taken in a transaction that holds
-a per-stream advisory lock (so one relay at a time publishes a stream, in order) and
-locks the rows ``FOR UPDATE SKIP LOCKED``; the rows are deleted in that transaction
-after Redis has them. A relay that dies mid-way loses its locks with its connection.
+a per-stream advisory lock (so one relay at a time publishes a stream, in order): one
+``DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`` claims them,
+and the transaction commits after Redis has them (else it rolls back, and the rows are
+back). A relay that dies mid-way loses its locks with its connection.
 Application transactions only insert, and never wait on these locks.
 
 ``LeaseClaims`` (SQLite, and any other database): one relay at a time holds a lease row
@@ -65,6 +66,10 @@ def _delete(connection: Any, ids: Sequence[int]) -> None:
         connection.execute(sa.delete(outbox_table).where(outbox_table.c.id.in_(list(ids))))
 
 
+def _deleted_at_commit(ids: Sequence[int]) -> None:
+    """``Batch.delete`` of claims that deleted their rows already (in the open transaction)."""
+
+
 def _oldest_streams(connection: Any, limit: int) -> list[str]:
     """The streams of the oldest ``limit`` rows, oldest first (the primary key's order)."""
     result = connection.execute(sa.select(outbox_table.c.stream).order_by(outbox_table.c.id).limit(limit))
@@ -73,6 +78,15 @@ def _oldest_streams(connection: Any, limit: int) -> list[str]:
 
 def relay_owner_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+#: ``= ANY(ARRAY(...))`` makes PostgreSQL delete by primary key (``IN (subquery)`` would
+#: hash-join against a scan of the whole table).
+_CLAIM_AND_DELETE = sa.text(
+    "DELETE FROM lightbus_outbox WHERE id = ANY(ARRAY("
+    "SELECT id FROM lightbus_outbox WHERE stream = :stream ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+    ")) RETURNING id, api_name, stream, event_id, fields"
+)
 
 
 class LockingClaims:
@@ -92,18 +106,21 @@ class LockingClaims:
     @contextlib.contextmanager
     def _claim(self, connection: Any, stream: str) -> Iterator[Optional[Batch]]:
         with connection.begin():
+            # Not waiting for the commit's WAL flush is safe here: a delete lost in a
+            # crash brings rows back, and Redis's record of relayed ids skips them.
             locked = connection.execute(
-                sa.text("SELECT pg_try_advisory_xact_lock(:namespace, hashtext(:stream))"),
+                sa.text("SELECT pg_try_advisory_xact_lock(:namespace, hashtext(:stream)), "
+                        "set_config('synchronous_commit', 'off', true)"),
                 {"namespace": ADVISORY_LOCK_NAMESPACE, "stream": stream},
             ).scalar()
             if not locked:  # another relay is publishing this stream
                 yield None
                 return
-            rows = _rows(connection.execute(
-                sa.select(*_COLUMNS).where(outbox_table.c.stream == stream)
-                .order_by(outbox_table.c.id).limit(self.batch_size).with_for_update(skip_locked=True)
-            ))
-            yield Batch(stream, rows, lambda ids: _delete(connection, ids)) if rows else None
+            # Claimed and deleted in one statement; the delete is final only when the
+            # transaction commits, after Redis has the entries.
+            rows = _rows(connection.execute(_CLAIM_AND_DELETE, {"stream": stream, "limit": self.batch_size}))
+            rows.sort(key=lambda row: row.id)
+            yield Batch(stream, rows, _deleted_at_commit) if rows else None
 
     def release(self) -> None:
         """Nothing to give back: the locks end with each transaction."""
