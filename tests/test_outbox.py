@@ -39,6 +39,13 @@ def bus(redis_url):
     bus.close()
 
 
+def wait_for(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
+
+
 def outbox_rows(engine):
     with engine.connect() as connection:
         return connection.execute(sa.select(outbox_table).order_by(outbox_table.c.id)).all()
@@ -167,16 +174,10 @@ def test_the_relay_waits_for_redis_while_transactions_commit(engine, fresh_redis
         for i in range(20):  # commits go on while Redis is away
             with engine.begin() as connection:
                 fired.append(bus.outbox(connection).shop.order_placed.fire(order_id=i, amount=i))
-        deadline = time.monotonic() + 10
-        while relay.stats.failures == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert relay.stats.failures > 0
+        assert wait_for(lambda: relay.stats.failures > 0)
         assert len(outbox_rows(engine)) == 20
         fresh_redis_server.start()
-        deadline = time.monotonic() + 20
-        while outbox_rows(engine) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert outbox_rows(engine) == []
+        assert wait_for(lambda: outbox_rows(engine) == [])
         client = fresh_redis_server.client()
         assert stream_event_ids(client) == [m.id for m in fired]
         client.close()
@@ -201,9 +202,7 @@ def test_start_outbox_relay_runs_a_thread_until_stopped(bus, engine, redis_clien
         assert relay.is_alive()
         with engine.begin() as connection:
             message = bus.outbox(connection).shop.order_placed.fire(order_id=1, amount=1)
-        deadline = time.monotonic() + 10
-        while not redis_client.exists(STREAM) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_for(lambda: redis_client.exists(STREAM))
         assert stream_event_ids(redis_client) == [message.id]
     assert not relay.is_alive()
 
@@ -241,9 +240,7 @@ def test_competing_relays_publish_each_row_once_in_order(bus, pg_engine, redis_c
         relay.start()
     producer.start()
     producer.join()
-    deadline = time.monotonic() + 20
-    while len(redis_client.xrange(STREAM)) < 200 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(redis_client.xrange(STREAM)) >= 200)
     for relay in relays:
         assert relay.stop()
     assert stream_event_ids(redis_client) == [m.id for m in fired]
@@ -257,9 +254,7 @@ def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(bus, pg_engine, r
         time.sleep(0.3)  # the relay is now waiting on LISTEN
         with pg_engine.begin() as connection:
             message = bus.outbox(connection).shop.order_placed.fire(order_id=1, amount=1)
-        deadline = time.monotonic() + 10
-        while not redis_client.exists(STREAM) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_for(lambda: redis_client.exists(STREAM), 10)
         assert stream_event_ids(redis_client) == [message.id]
 
 

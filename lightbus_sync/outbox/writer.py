@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidFireCall, LightbusError
 from ..message import EventMessage
 from .tables import outbox_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..bus import ApiClient, ApiNamespace, Bus, EventClient
+    from ..bus import ApiClient, Bus, EventClient
 
 
 class OutboxTransactionError(LightbusError):
@@ -93,55 +93,41 @@ def write_entries(connection: Any, rows: Sequence[tuple[str, str, str, Mapping[s
     )
 
 
-class OutboxView:
+class OutboxNamespace:
+    """``bus.outbox(session).my_company``: what the bus's object of that name gives
+    (``ApiNamespace``, ``ApiClient``, ``Bus``), each attribute wrapped to fire into the outbox."""
+
+    def __init__(self, target: Any, session: Any) -> None:
+        self._target = target
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._target!r}>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _wrap(getattr(self._target, name), self._session)
+
+
+class OutboxView(OutboxNamespace):
     """``bus.outbox(session)``: ``.auth``, ``.my_company.auth``, ``.api(name)`` as on the bus."""
 
     def __init__(self, bus: "Bus", session: Any) -> None:
-        self._bus = bus
-        self._session = session
-
-    def __repr__(self) -> str:
-        return f"<OutboxView of {self._bus!r}>"
+        super().__init__(bus, session)
 
     def api(self, name: str) -> "OutboxApi":
-        return OutboxApi(self._bus.api(name), self._session)
-
-    def __getattr__(self, name: str) -> Union["OutboxApi", "OutboxNamespace"]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return _wrap(getattr(self._bus, name), self._session)
+        return OutboxApi(self._target.api(name), self._session)
 
 
-class OutboxNamespace:
-    """``bus.outbox(session).my_company``: a prefix of dotted API names."""
-
-    def __init__(self, namespace: "ApiNamespace", session: Any) -> None:
-        self._namespace = namespace
-        self._session = session
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return _wrap(getattr(self._namespace, name), self._session)
-
-
-class OutboxApi:
+class OutboxApi(OutboxNamespace):
     """``bus.outbox(session).auth``: gives the API's events as attributes."""
 
     def __init__(self, client: "ApiClient", session: Any) -> None:
-        self._client = client
-        self._session = session
-
-    def __repr__(self) -> str:
-        return f"<OutboxApi {self._client.definition.name}>"
+        super().__init__(client, session)
 
     def event(self, name: str) -> "OutboxEvent":
-        return OutboxEvent(self._client.event(name), self._session)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return _wrap(getattr(self._client, name), self._session)
+        return OutboxEvent(self._target.event(name), self._session)
 
 
 class OutboxEvent:

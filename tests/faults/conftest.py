@@ -2,7 +2,18 @@
 
 import pytest
 
+from lightbus_sync.testing.redis_server import RedisServer
+
 from .harness import RESULTS, format_table, stop_all_runners
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A private redis-server with an append-only file (a restart keeps its data)."""
+    with RedisServer(directory=tmp_path / "redis", appendonly=True) as srv:
+        if not srv.is_running():
+            srv.start()
+        yield srv
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ import redis
 import sqlalchemy as sa
 
 from .app.ledger_api import app_metadata, effects, ledger
+from .harness import wait_for
 
 APP_DIR = Path(__file__).parent / "app"
 STREAM = "ledger.*:stream"
@@ -171,15 +172,6 @@ def kill_at_random(group: Processes, slots: int, kills: int, rng: random.Random,
         group.spawn(slot)
     for slot in range(slots):
         group.wait_ready(slot)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def outbox_rows(engine: sa.Engine) -> int:

@@ -9,19 +9,10 @@ import time
 
 import pytest
 
-from lightbus_sync.testing.redis_server import RedisServer
-
-from .outbox_harness import account, base_env, kill_at_random, outbox_rows, prepare_database, producers, relays, wait_for
+from .harness import wait_for
+from .outbox_harness import account, base_env, kill_at_random, outbox_rows, prepare_database, producers, relays
 
 pytestmark = pytest.mark.timeout(150)
-
-
-@pytest.fixture
-def server(tmp_path):
-    with RedisServer(directory=tmp_path / "redis", appendonly=True) as srv:
-        if not srv.is_running():
-            srv.start()
-        yield srv
 
 
 def _drain(engine, relay_group, client) -> None:
