@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Protocol
 
 import attrs
 
@@ -23,7 +23,7 @@ from .urls import relay_engine, safe_url
 from .wakeup import waker_for
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..bus import Bus
+    from ..config import RootConfig
     from ..transport import RedisTransport
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,18 @@ class OutboxRelay:
         self.stop()
 
 
-def relay_for_bus(bus: "Bus", url: Any = None, **options: Any) -> OutboxRelay:
+class RelayBus(Protocol):
+    """What ``relay_for_bus`` needs of a bus (a ``lightbus_sync.Bus``)."""
+
+    config: "RootConfig"
+    schemas: Any
+
+    def transport_for(self, api_name: str) -> "RedisTransport": ...
+
+    def local_definition(self, name: str) -> Any: ...
+
+
+def relay_for_bus(bus: RelayBus, url: Any = None, **options: Any) -> OutboxRelay:
     """A relay publishing through ``bus``'s transports and API settings, on the outbox at
     ``url`` (default ``bus.outbox.url`` of the configuration)."""
     from ..errors import ConfigurationError

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
+from ..api import ApiDefinition, EventDefinition
 from ..errors import InvalidFireCall, LightbusError
 from ..message import EventMessage
 from .tables import outbox_table
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..bus import ApiClient, Bus, EventClient
 
 
 class OutboxTransactionError(LightbusError):
@@ -113,7 +112,7 @@ class OutboxNamespace:
 class OutboxView(OutboxNamespace):
     """``bus.outbox(session)``: ``.auth``, ``.my_company.auth``, ``.api(name)`` as on the bus."""
 
-    def __init__(self, bus: "Bus", session: Any) -> None:
+    def __init__(self, bus: Any, session: Any) -> None:
         super().__init__(bus, session)
 
     def api(self, name: str) -> "OutboxApi":
@@ -123,7 +122,7 @@ class OutboxView(OutboxNamespace):
 class OutboxApi(OutboxNamespace):
     """``bus.outbox(session).auth``: gives the API's events as attributes."""
 
-    def __init__(self, client: "ApiClient", session: Any) -> None:
+    def __init__(self, client: Any, session: Any) -> None:
         super().__init__(client, session)
 
     def event(self, name: str) -> "OutboxEvent":
@@ -134,7 +133,7 @@ class OutboxEvent:
     """``bus.outbox(session).auth.user_created``: ``fire()`` and ``fire_many()`` into the
     outbox. Each returns ``EventMessage`` s whose ``stream_id`` is None (not relayed yet)."""
 
-    def __init__(self, client: "EventClient", session: Any) -> None:
+    def __init__(self, client: Any, session: Any) -> None:
         self._client = client
         self._session = session
 
@@ -169,12 +168,13 @@ class OutboxEvent:
 
 
 def _wrap(target: Any, session: Any) -> Any:
-    from ..bus import ApiClient, ApiNamespace, EventClient
-
-    if isinstance(target, EventClient):
+    """The outbox's counterpart of what the bus gave: an event client (its ``definition``
+    is an event's), an API client (an API's), or a namespace of dotted API names."""
+    definition = getattr(target, "definition", None)
+    if isinstance(definition, EventDefinition):
         return OutboxEvent(target, session)
-    if isinstance(target, ApiClient):
+    if isinstance(definition, ApiDefinition):
         return OutboxApi(target, session)
-    if isinstance(target, ApiNamespace):
+    if not callable(target):
         return OutboxNamespace(target, session)
     raise InvalidFireCall(f"bus.outbox(...) gives APIs and events; {target!r} is neither")
