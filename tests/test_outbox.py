@@ -302,3 +302,13 @@ def test_the_relay_hides_the_database_password(bus):
     relay = relay_for_bus(bus, "postgresql+psycopg://app:s3cret@127.0.0.1:1/db")
     assert "s3cret" not in repr(relay)
     assert "***" in repr(relay)
+
+
+def test_the_library_imports_without_sqlalchemy_until_the_outbox_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, lightbus_sync; bus = lightbus_sync.create(redis_url='redis://127.0.0.1:9/0'); "
+            "assert 'sqlalchemy' not in sys.modules, 'imported'; print(lightbus_sync.OutboxTransactionError)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

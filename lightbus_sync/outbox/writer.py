@@ -14,14 +14,10 @@ import time
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..api import ApiDefinition, EventDefinition
-from ..errors import InvalidFireCall, LightbusError
+from ..errors import InvalidFireCall, OutboxTransactionError
 from ..message import EventMessage
 from .tables import outbox_table
 
-
-
-class OutboxTransactionError(LightbusError):
-    """``bus.outbox(x)`` got something that is not an open SQLAlchemy transaction."""
 
 
 _INSERT = outbox_table.insert()
