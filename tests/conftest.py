@@ -162,9 +162,25 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database ($LIGHTBUS_TEST_MARIADB_URL, else 127.0.0.1:3306);
+    skipped where neither is there (PostgreSQL and SQLite are the supported databases)."""
+    from lightbus_sync.testing.postgres import fresh_database, mariadb_server_url
+
+    server = mariadb_server_url()
+    if server is None:
+        pytest.skip("no MariaDB/MySQL: set LIGHTBUS_TEST_MARIADB_URL or run one on 127.0.0.1:3306")
+    with fresh_database(server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """The URL of an empty database: a SQLite file, then a fresh PostgreSQL database."""
+    """The URL of an empty database: a SQLite file, a fresh PostgreSQL database, a fresh
+    MariaDB one (where there is a server)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'app.db'}"
+    if request.param == "mariadb":
+        return request.getfixturevalue("mariadb_url")
     return request.getfixturevalue("postgres_url")

@@ -5,6 +5,7 @@ if set, else 127.0.0.1:5432 (user ``postgres``, trust auth) if it answers, else 
 private server started from the PostgreSQL binaries (``pg_config --bindir``) in a
 temporary directory on a free port, as an unprivileged user when running as root.
 ``fresh_database(url)`` creates a uniquely named database there and drops it after.
+MySQL/MariaDB, where there is one (``mariadb_server_url()``), gets the same.
 """
 
 from __future__ import annotations
@@ -108,19 +109,35 @@ def postgres_server() -> Iterator[str]:
 
 @contextlib.contextmanager
 def fresh_database(server_url: str, prefix: str = "lightbus_test") -> Iterator[str]:
-    """Create a uniquely named database on ``server_url``'s server; yield its URL; drop it."""
+    """Create a uniquely named database on ``server_url``'s server (PostgreSQL, or
+    MySQL/MariaDB); yield its URL; drop it."""
     import sqlalchemy as sa
 
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    postgres = admin.dialect.name == "postgresql"
     try:
         with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"' if postgres else f"CREATE DATABASE `{name}`"))
         url = sa.engine.make_url(server_url).set(database=name)
         try:
             yield url.render_as_string(hide_password=False)
         finally:
             with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                connection.execute(sa.text(
+                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if postgres else f"DROP DATABASE IF EXISTS `{name}`"))
     finally:
         admin.dispose()
+
+
+MARIADB_DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/"
+MARIADB_ENV_URL = "LIGHTBUS_TEST_MARIADB_URL"
+
+
+def mariadb_server_url() -> Optional[str]:
+    """``$LIGHTBUS_TEST_MARIADB_URL``, else 127.0.0.1:3306 (user root, no password) if it
+    answers, else None (no MariaDB/MySQL here)."""
+    url = os.environ.get(MARIADB_ENV_URL)
+    if url:
+        return url
+    return MARIADB_DEFAULT_URL if _answers("127.0.0.1", 3306) else None
