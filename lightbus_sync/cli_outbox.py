@@ -99,7 +99,7 @@ def command_ddl(args: argparse.Namespace) -> int:
 
 
 def command_relay(args: argparse.Namespace) -> int:
-    from .cli import BusModuleImportFailed, load_command_bus
+    from .cli_common import BusModuleImportFailed, load_command_bus
 
     try:
         bus, _ = load_command_bus(args, service_name="lightbus-sync-outbox")
