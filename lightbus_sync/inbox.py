@@ -24,6 +24,8 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from .stream_ids import parse_id
+
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +36,6 @@ PURGE_INTERVAL = 600.0
 _PURGE_BATCH = 1000
 
 
-def id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 class Inbox:
@@ -88,12 +87,13 @@ class Inbox:
             self._last_purge = time.monotonic()
             return True
 
-    def purge(self, redeliverable_from: Callable[[str, str], Optional[str]], now: Optional[float] = None) -> int:
-        """Delete rows older than the retention whose entries cannot come back: for each
-        (group, stream), ``redeliverable_from(stream, group)`` gives the lowest entry id
-        the group may still be given (its lowest pending id, or the next it will read);
-        only rows below it go. None (the group is gone, Redis unreachable) keeps them.
-        Returns how many rows were deleted."""
+    def purge(self, group: str, redeliverable_from: Callable[[str, str], Optional[str]],
+              now: Optional[float] = None) -> int:
+        """Delete ``group``'s rows older than the retention whose entries cannot come
+        back: for each of its streams, ``redeliverable_from(stream, group)`` gives the
+        lowest entry id the group may still be given (its lowest pending id, else its
+        last delivered one); only rows below it go. None (the group is gone, Redis
+        unreachable) keeps them all. Returns how many rows were deleted."""
         import sqlalchemy as sa
 
         from .outbox.tables import inbox_table as table
@@ -101,28 +101,29 @@ class Inbox:
         cutoff = (time.time() if now is None else now) - self.retention
         deleted = 0
         with self.engine.connect() as connection:
-            pairs = connection.execute(
-                sa.select(table.c.listener_group, table.c.stream).where(table.c.handled_at < cutoff).distinct()
-            ).all()
-        for group, stream in pairs:
+            streams = connection.execute(
+                sa.select(table.c.stream).where(table.c.listener_group == group, table.c.handled_at < cutoff)
+                .distinct()
+            ).scalars().all()
+        for stream in streams:
             floor = redeliverable_from(stream, group)
             if floor is None:
                 continue
-            floor_key = id_key(floor)
+            floor_key = parse_id(floor)
             with self.engine.begin() as connection:
                 rows = connection.execute(
                     sa.select(table.c.event_id, table.c.stream_id)
                     .where(table.c.listener_group == group, table.c.stream == stream, table.c.handled_at < cutoff)
                     .limit(_PURGE_BATCH * 10)
                 ).all()
-                gone = [event_id for event_id, stream_id in rows if id_key(stream_id) < floor_key]
+                gone = [event_id for event_id, stream_id in rows if parse_id(stream_id) < floor_key]
                 for start in range(0, len(gone), _PURGE_BATCH):
                     deleted += connection.execute(
                         sa.delete(table).where(table.c.listener_group == group,
                                                table.c.event_id.in_(gone[start:start + _PURGE_BATCH]))
                     ).rowcount
         if deleted:
-            logger.info("inbox %r: purged %d row(s) older than %.0fs", self, deleted, self.retention)
+            logger.info("inbox %r: purged %d row(s) of %s older than %.0fs", self, deleted, group, self.retention)
         return deleted
 
 

@@ -88,9 +88,10 @@ def test_purge_removes_only_old_rows_whose_entries_cannot_come_back(engine):
         inbox.handle("g", event_id, "s", stream_id, lambda session: None)
     inbox.handle("other", "a", "s2", "100-0", lambda session: None)
     now = time.time()
-    assert inbox.purge(lambda stream, group: "999-0", now=now) == 0  # nothing older than 60 s
+    assert inbox.purge("g", lambda stream, group: "999-0", now=now) == 0  # nothing older than 60 s
     floors = {("s", "g"): "200-0", ("s2", "other"): None}  # 200-0 still pending; other's group unknown
-    assert inbox.purge(lambda stream, group: floors[(stream, group)], now=now + 120) == 1
+    assert inbox.purge("g", lambda stream, group: floors[(stream, group)], now=now + 120) == 1
+    assert inbox.purge("other", lambda stream, group: floors[(stream, group)], now=now + 120) == 0
     assert sorted((r.listener_group, r.event_id) for r in rows(engine, inbox_table)) == [
         ("g", "b"), ("g", "c"), ("other", "a")]
 

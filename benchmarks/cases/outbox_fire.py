@@ -44,7 +44,7 @@ def plain_insert(ctx: Context, rep: int) -> dict[str, float]:
 
     engine = ctx.scratch["engine"]
     bus = ctx.scratch["bus"]
-    event_id, _, fields = bus.bench_auth.user_created.encode_call((), dict(KWARGS))
+    event_id, _, fields = bus.bench_auth.user_created.encode(**KWARGS)
     row = {"api_name": "bench_auth", "stream": AUTH_STREAM, "event_id": event_id,
            "fields": json.dumps(fields, separators=(",", ":")), "created_at": time.time()}
     insert = outbox_table.insert()

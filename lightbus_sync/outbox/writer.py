@@ -1,7 +1,7 @@
 """``bus.outbox(session)``: the bus's shape, writing events into the outbox table.
 
 ``bus.outbox(session).auth.user_created.fire(...)`` runs the same checks and the same
-encoding as ``bus.auth.user_created.fire(...)`` (``EventClient.encode_call``), then
+encoding as ``bus.auth.user_created.fire(...)`` (``EventClient.encode``), then
 inserts the entry through ``session`` instead of sending it to Redis. The row commits or
 rolls back with the caller's transaction; the relay publishes committed rows. Nothing
 here talks to Redis, so the caller's transaction never waits on it.
@@ -141,7 +141,7 @@ class OutboxEvent:
         transaction. Raises an ``InvalidFireCall`` subclass (nothing written) for a bad
         call, ``OutboxTransactionError`` outside a transaction."""
         connection = outbox_connection(self._session)
-        event_id, values, fields = self._client.encode_call(args, kwargs)
+        event_id, values, fields = self._client.encode(*args, **kwargs)
         write_entries(connection, [(self._client.definition.api_name, self._client.stream, event_id, fields)])
         return self._message(event_id, values)
 
@@ -149,7 +149,7 @@ class OutboxEvent:
         """Check every call first (nothing is written if any is bad), then insert them
         all with one statement, in order."""
         connection = outbox_connection(self._session)
-        prepared = self._client.encode_calls(calls)
+        prepared = self._client.encode_many(calls)
         if not prepared:
             return []
         api, stream = self._client.definition.api_name, self._client.stream
