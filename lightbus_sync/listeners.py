@@ -186,12 +186,24 @@ def _wants_message(handler: Callable[..., Any], parameters: Sequence[inspect.Par
 def session_parameter(handler: Callable[..., Any]) -> Optional[str]:
     """The name of ``handler``'s parameter annotated ``sqlalchemy.orm.Session`` (or a
     subclass), if any: it receives the inbox's session, not an event parameter."""
-    for name, hint in _handler_hints(handler).items():
+    hints = _handler_hints(handler)
+    for name, hint in hints.items():
         if isinstance(hint, type) and hint.__module__.startswith("sqlalchemy"):
             from sqlalchemy.orm import Session
 
             if issubclass(hint, Session):
                 return name
+    try:
+        parameters = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    for parameter in parameters:  # a string annotation that could not be resolved
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            annotation = annotation.strip("'\"")
+        if parameter.name not in hints and isinstance(annotation, str) and (
+                annotation == "Session" or annotation.endswith(".Session")):
+            return parameter.name
     return None
 
 

@@ -135,6 +135,11 @@ def test_listen_checks_the_inbox_options(make_bus):
         bus.ib.payments.paid.listen(needs_session, listener_name="b", inbox="sqlite://")
     with pytest.raises(InvalidListener, match="inbox_retention needs inbox=engine"):
         bus.ib.payments.paid.listen(lambda order_id, amount: None, listener_name="c", inbox_retention=60)
+    def local_annotation(order_id, amount, session: "orm.Session"):  # noqa: F821 (not resolvable here)
+        pass
+
+    assert bus.ib.payments.paid.listen(local_annotation, listener_name="e", inbox=sa.create_engine("sqlite://")
+                                       ).session_parameter == "session"
     with pytest.raises(InvalidListener, match="retention must be > 0"):
         bus.ib.payments.paid.listen(needs_session, listener_name="d", inbox=sa.create_engine("sqlite://"),
                                     inbox_retention=0)

@@ -142,7 +142,7 @@ class Processor:
         if ran:
             observers.on_handled(delivery, OUTCOME_OK, time.perf_counter() - started)
         else:
-            logger.debug("event %s already handled by listener %r (inbox): acked without running",
+            logger.info("event %s already handled by listener %r (inbox): acked without running",
                          message.id, listener.name, extra=log_extra)
             self._stats.add("inbox_duplicates")
         if work.delivery_count == 1:

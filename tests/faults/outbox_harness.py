@@ -159,6 +159,22 @@ def relays(workdir: Path, db_url: str, env: dict) -> Processes:
         env, ready_marker="relaying the outbox")
 
 
+def consumers(workdir: Path, env: dict) -> Processes:
+    """``lightbus-sync run`` of ``ledger_bus``; each start has a new process name, so the
+    entries a killed one held are reclaimed by the others."""
+    return Processes(workdir, "consumer", lambda slot, generation: [
+        sys.executable, "-m", "lightbus_sync.cli", "--log-level", "INFO", "run", "--bus", "ledger_bus",
+        "--process-name", f"consumer-{slot}-{generation}", "--threads", "4"],
+        env, ready_marker="runner started")
+
+
+def pending(client: redis.Redis, group: str = "ledger-book") -> int:
+    try:
+        return client.xpending(STREAM, group)["pending"]
+    except redis.ResponseError:
+        return 0
+
+
 def kill_at_random(group: Processes, slots: int, kills: int, rng: random.Random,
                    between: tuple[float, float] = (0.1, 0.6)) -> None:
     """``kills`` times: once every slot's process is working, wait a random time within
