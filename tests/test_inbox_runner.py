@@ -143,3 +143,19 @@ def test_listen_checks_the_inbox_options(make_bus):
     with pytest.raises(InvalidListener, match="retention must be > 0"):
         bus.ib.payments.paid.listen(needs_session, listener_name="d", inbox=sa.create_engine("sqlite://"),
                                     inbox_retention=0)
+
+
+def test_deliver_runs_an_inbox_handler_in_its_transaction(make_bus, engine):
+    from lightbus_sync.testing import deliver
+
+    bus = make_bus()
+
+    def book(order_id, amount, session: Session):
+        session.execute(ledger.insert().values(order_id=order_id, amount=amount))
+        return "booked"
+
+    bus.ib.payments.paid.listen(book, listener_name="book", inbox=engine)
+    (delivery,) = deliver(bus, "ib.payments.paid", order_id=4, amount=9)
+    assert delivery.result == "booked"
+    assert [(r.order_id, r.amount) for r in rows(engine, ledger)] == [(4, 9)]
+    assert [r.event_id for r in rows(engine, inbox_table)] == [delivery.message.id]
