@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 import lightbus_sync
 from lightbus_sync.errors import ConfigurationError, MissingParameter, UnexpectedParameter
 from lightbus_sync.outbox import OutboxRelay, OutboxTransactionError, create_tables, outbox_backlog, relay_for_bus
-from lightbus_sync.outbox.relay import relayed_ids_key
+from lightbus_sync.keys import outbox_relayed_key
 from lightbus_sync.outbox.tables import lease_table, outbox_table
 
 from outbox_apps.shop import Base, Order, ShopApi  # noqa: F401  (registers the API)
@@ -152,14 +152,14 @@ def test_a_relay_that_died_after_its_xadd_does_not_publish_twice(bus, engine, re
     import json
 
     published = transport.publish_outbox_entries(
-        STREAM, relayed_ids_key(STREAM), [(r.event_id, json.loads(r.fields)) for r in rows[:3]], None, 60, 5)
+        STREAM, outbox_relayed_key(STREAM), [(r.event_id, json.loads(r.fields)) for r in rows[:3]], None, 60, 5)
     assert all(published)
     relay = relay_for_bus(bus, engine)
     assert relay.relay_once() == 5
     assert stream_event_ids(redis_client) == [m.id for m in fired]
     assert (relay.stats.relayed, relay.stats.already_relayed) == (2, 3)
     assert outbox_rows(engine) == []
-    assert redis_client.pttl(relayed_ids_key(STREAM)) > 0  # the record expires
+    assert redis_client.pttl(outbox_relayed_key(STREAM)) > 0  # the record expires
 
 
 def test_the_relay_waits_for_redis_while_transactions_commit(engine, fresh_redis_server, redis_client):

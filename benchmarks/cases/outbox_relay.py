@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import time
 
+from lightbus_sync.keys import outbox_relayed_key
+
 from ..apps.definitions import KWARGS
 from ..common import AUTH_STREAM, bare_client, make_bus, unique
 from ..framework import Case, Context, Metric, Target, Variant
@@ -39,7 +41,7 @@ def _teardown(ctx: Context) -> None:
     empty_outbox(ctx.scratch.pop("engine"))
     ctx.scratch.pop("bus").close()
     client = ctx.scratch.pop("client")
-    client.delete(AUTH_STREAM, "{" + AUTH_STREAM + "}:outbox")
+    client.delete(AUTH_STREAM, outbox_relayed_key(AUTH_STREAM))
     client.close()
 
 
@@ -71,7 +73,7 @@ def relay(ctx: Context, rep: int) -> dict[str, float]:
     if moved != batches * BATCH or relayer.stats.relayed != moved:
         raise RuntimeError(f"relayed {moved} rows ({relayer.stats.relayed} added) of {batches * BATCH}")
     client = ctx.scratch["client"]
-    client.delete(AUTH_STREAM, "{" + AUTH_STREAM + "}:outbox")
+    client.delete(AUTH_STREAM, outbox_relayed_key(AUTH_STREAM))
     return {"rate": moved / elapsed}
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Protocol
 
 import attrs
 
+from ..keys import outbox_relayed_key
 from .claims import Batch, claims_for
 from .urls import relay_engine, safe_url
 from .wakeup import waker_for
@@ -35,11 +36,6 @@ PUBLISH_TIMEOUT = 2.0
 
 #: api name -> (its transport, its stream's MAXLEN or None)
 Destination = Callable[[str], tuple["RedisTransport", Optional[int]]]
-
-
-def relayed_ids_key(stream: str) -> str:
-    """The sorted set of event ids relayed to ``stream`` (in its cluster slot)."""
-    return "{" + stream + "}:outbox"
 
 
 @attrs.define
@@ -98,7 +94,7 @@ class OutboxRelay:
         for api_name, rows in by_api.items():
             transport, max_length = self.destination(api_name)
             ids = transport.publish_outbox_entries(
-                batch.stream, relayed_ids_key(batch.stream), [(row.event_id, row.fields) for row in rows],
+                batch.stream, outbox_relayed_key(batch.stream), [(row.event_id, row.fields) for row in rows],
                 max_length, self.dedup_ttl, PUBLISH_TIMEOUT,
             )
             added = sum(1 for i in ids if i is not None)
