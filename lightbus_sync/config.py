@@ -294,7 +294,7 @@ class OutboxConfig:
     #: seconds between checks for new rows when no notification wakes the relay
     poll_interval: float = attrs.field(default=1.0, validator=_positive)
     #: rows claimed (and published in one script call) per stream and round
-    batch_size: int = attrs.field(default=500, validator=_positive)
+    batch_size: int = attrs.field(default=1000, validator=_positive)
     #: seconds Redis remembers a relayed event id, so a row relayed again is not re-added
     dedup_ttl: float = attrs.field(default=3600.0, validator=_positive)
 

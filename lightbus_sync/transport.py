@@ -191,19 +191,18 @@ class RedisTransport:
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     def publish_outbox_entries(
-        self, stream: str, relayed_key: str, entries: Sequence[tuple[str, Mapping[str, str]]],
+        self, stream: str, relayed_key: str, entries: Sequence[tuple[str, str]],
         max_length: Optional[int], remember_seconds: float, timeout: float,
     ) -> list[Optional[str]]:
-        """Atomically ``XADD`` each (event id, fields) to ``stream`` unless its event id is
-        in the sorted set ``relayed_key`` (relayed within ``remember_seconds``), recording
-        the ids it adds. Returns, per entry, the new entry id or None (already relayed).
-        Retried as ``add_events`` (a retry after a timeout cannot add an entry twice)."""
+        """In one script, ``XADD`` each (event id, fields as a JSON array ``[name, value,
+        ...]``) to ``stream`` unless its event id is in the sorted set ``relayed_key``
+        (relayed within ``remember_seconds``), recording the ids it adds. Returns, per
+        entry, the new entry id or None (already relayed). Retried as ``add_events`` (a
+        retry after a timeout cannot add an entry twice)."""
         script = self._scripts["outbox_publish"]
-        args: list[Any] = [0, int(remember_seconds * 1000), max_length or 0, len(entries)]
+        args: list[Any] = [0, int(remember_seconds * 1000), max_length or 0]
         for event_id, fields in entries:
-            args += [event_id, len(fields) * 2]
-            for name, value in fields.items():
-                args += [name, value]
+            args += (event_id, fields)
 
         def publish() -> list[Any]:
             args[0] = int(time.time() * 1000)

@@ -74,6 +74,7 @@ def test_fire_writes_a_row_in_the_transaction_and_the_relay_publishes_it(bus, en
     [_, (_, plain_fields)] = redis_client.xrange(STREAM)
     assert fields[b"id"].decode() == message.id
     assert {k: v for k, v in fields.items() if k != b"id"} == {k: v for k, v in plain_fields.items() if k != b"id"}
+    assert list(fields) == list(plain_fields)  # in wire order
     assert plain.id != message.id
 
 
@@ -149,10 +150,8 @@ def test_a_relay_that_died_after_its_xadd_does_not_publish_twice(bus, engine, re
     # A relay published the first three, then died before deleting the rows.
     rows = outbox_rows(engine)
     transport = bus.transport_for("shop")
-    import json
-
     published = transport.publish_outbox_entries(
-        STREAM, outbox_relayed_key(STREAM), [(r.event_id, json.loads(r.fields)) for r in rows[:3]], None, 60, 5)
+        STREAM, outbox_relayed_key(STREAM), [(r.event_id, r.fields) for r in rows[:3]], None, 60, 5)
     assert all(published)
     relay = relay_for_bus(bus, engine)
     assert relay.relay_once() == 5

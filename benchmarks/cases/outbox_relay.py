@@ -6,7 +6,7 @@ Variants (events per second, single thread):
   in a loop, as the case ``fire_many``;
 - ``relay``: N rows committed beforehand (``fire_many`` through the outbox, 100 per
   transaction, not timed), then ``relay.relay_all()`` timed: claim (advisory lock,
-  ``FOR UPDATE SKIP LOCKED``), one Lua script per batch of 500 (dedup + XADD), delete,
+  ``FOR UPDATE SKIP LOCKED``), one Lua script per batch of 1,000 (dedup + XADD), delete,
   commit.
 """
 
@@ -92,5 +92,5 @@ def build() -> Case:
         teardown=_teardown,
         reps=3,
         quick_reps=2,
-        parameters={"events": {"quick": 5_000, "full": 30_000}, "relay_batch_size": 500},
+        parameters={"events": {"quick": 5_000, "full": 30_000}, "relay_batch_size": 1000},
     )

@@ -18,7 +18,6 @@ Both hand out ``Batch`` es: one stream's rows, oldest first, and ``done(ids)`` d
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import time
@@ -35,21 +34,14 @@ ADVISORY_LOCK_NAMESPACE = 7395
 LEASE_NAME = "relay"
 
 
-@attrs.frozen
-class Row:
-    id: int
-    api_name: str
-    stream: str
-    event_id: str
-    fields: dict
-
 
 @attrs.define
 class Batch:
-    """One stream's claimed rows, oldest first; ``delete`` removes them once published."""
+    """One stream's claimed rows (``id``, ``api_name``, ``stream``, ``event_id`` and
+    ``fields``: the stored JSON array), oldest first; ``delete`` removes them once published."""
 
     stream: str
-    rows: list[Row]
+    rows: list[Any]
     delete: Callable[[Sequence[int]], None]
 
 
@@ -57,8 +49,8 @@ _COLUMNS = (outbox_table.c.id, outbox_table.c.api_name, outbox_table.c.stream,
             outbox_table.c.event_id, outbox_table.c.fields)
 
 
-def _rows(result: Any) -> list[Row]:
-    return [Row(r.id, r.api_name, r.stream, r.event_id, json.loads(r.fields)) for r in result]
+def _rows(result: Any) -> list[Any]:
+    return list(result)
 
 
 def _delete(connection: Any, ids: Sequence[int]) -> None:
@@ -71,9 +63,11 @@ def _deleted_at_commit(ids: Sequence[int]) -> None:
 
 
 def _oldest_streams(connection: Any, limit: int) -> list[str]:
-    """The streams of the oldest ``limit`` rows, oldest first (the primary key's order)."""
-    result = connection.execute(sa.select(outbox_table.c.stream).order_by(outbox_table.c.id).limit(limit))
-    return list(dict.fromkeys(result.scalars()))
+    """The streams of the oldest ``limit`` rows, the stream of the oldest row first."""
+    oldest = sa.select(outbox_table.c.id, outbox_table.c.stream).order_by(outbox_table.c.id).limit(limit).subquery()
+    result = connection.execute(
+        sa.select(oldest.c.stream).group_by(oldest.c.stream).order_by(sa.func.min(oldest.c.id)))
+    return list(result.scalars())
 
 
 def relay_owner_name() -> str:
@@ -98,7 +92,7 @@ class LockingClaims:
 
     def batches(self) -> Iterator[contextlib.AbstractContextManager[Optional[Batch]]]:
         with self.engine.connect() as connection:
-            streams = _oldest_streams(connection, self.batch_size)
+            streams = _oldest_streams(connection, min(self.batch_size, 100))
             connection.rollback()
             for stream in streams:
                 yield self._claim(connection, stream)

@@ -51,7 +51,7 @@ class OutboxRelay:
     ``start()`` ed. Several relays may run at once (see ``claims``)."""
 
     def __init__(
-        self, engine: Any, destination: Destination, *, batch_size: int = 500, poll_interval: float = 1.0,
+        self, engine: Any, destination: Destination, *, batch_size: int = 1000, poll_interval: float = 1.0,
         dedup_ttl: float = 3600.0, on_relayed: Optional[Callable[[Iterable[str]], Any]] = None,
     ) -> None:
         self.engine = engine

@@ -75,6 +75,15 @@ def outbox_connection(session: Any) -> Any:
     return connection
 
 
+def encode_fields(fields: Mapping[str, str]) -> str:
+    """An entry's fields as the outbox stores them: a JSON array ``[name, value, ...]``
+    in wire order (the relay's script hands it to ``XADD`` as it is)."""
+    flat: list[str] = []
+    for name, value in fields.items():
+        flat += (name, value)
+    return json.dumps(flat, separators=(",", ":"))
+
+
 def write_entries(connection: Any, rows: Sequence[tuple[str, str, str, Mapping[str, str]]]) -> None:
     """Insert (api name, stream, event id, fields) rows into the outbox on ``connection``."""
     now = time.time()
@@ -82,7 +91,7 @@ def write_entries(connection: Any, rows: Sequence[tuple[str, str, str, Mapping[s
         _INSERT,
         [
             {"api_name": api, "stream": stream, "event_id": event_id,
-             "fields": json.dumps(fields, separators=(",", ":")), "created_at": now}
+             "fields": encode_fields(fields), "created_at": now}
             for api, stream, event_id, fields in rows
         ],
     )
