@@ -11,25 +11,17 @@ import pytest
 import sqlalchemy as sa
 
 from lightbus_sync.inbox import Inbox
-from lightbus_sync.outbox import create_tables
 from lightbus_sync.outbox.tables import inbox_table
+from outbox_apps.sql_support import outbox_engine, rows  # noqa: F401 (fixture)
 
 metadata = sa.MetaData()
 effects = sa.Table("effects", metadata, sa.Column("event_id", sa.String(64)), sa.Column("value", sa.Integer))
 
 
 @pytest.fixture
-def engine(database_url):
-    engine = sa.create_engine(database_url)
-    create_tables(engine)
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-def rows(engine, table):
-    with engine.connect() as connection:
-        return connection.execute(sa.select(table)).all()
+def engine(outbox_engine):
+    metadata.create_all(outbox_engine)
+    return outbox_engine
 
 
 def write(event_id, value):

@@ -5,17 +5,14 @@ an inbox, and the purge runs from the workers."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-import lightbus_sync
 from lightbus_sync import Api, Event, InvalidListener
-from lightbus_sync.outbox import create_tables
 from lightbus_sync.outbox.tables import inbox_table
 from lightbus_sync.wire import encode_event
+from outbox_apps.sql_support import outbox_engine, rows  # noqa: F401 (fixture)
 from runner_apps.harness import make_bus, pending_count, wait_until  # noqa: F401 (fixture)
 
 
@@ -32,17 +29,9 @@ ledger = sa.Table("ledger", metadata, sa.Column("order_id", sa.Integer), sa.Colu
 
 
 @pytest.fixture
-def engine(database_url):
-    engine = sa.create_engine(database_url)
-    create_tables(engine)
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-def rows(engine, table):
-    with engine.connect() as connection:
-        return connection.execute(sa.select(table)).all()
+def engine(outbox_engine):
+    metadata.create_all(outbox_engine)
+    return outbox_engine
 
 
 def test_the_handler_writes_in_the_inbox_transaction_once_per_event(make_bus, engine, redis_client):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 import lightbus_sync
 from lightbus_sync.errors import ConfigurationError, MissingParameter, UnexpectedParameter
-from lightbus_sync.outbox import OutboxRelay, OutboxTransactionError, create_tables, outbox_backlog, relay_for_bus
+from lightbus_sync.outbox import OutboxTransactionError, create_tables, outbox_backlog, relay_for_bus
 from lightbus_sync.keys import outbox_relayed_key
 from lightbus_sync.outbox.tables import lease_table, outbox_table
 
