@@ -2,7 +2,7 @@
 
 ``LockingClaims`` (PostgreSQL): each stream's rows are taken in a transaction that holds
 a per-stream advisory lock (so one relay at a time publishes a stream, in order): one
-``DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`` claims them,
+``DELETE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED)) RETURNING`` claims them,
 and the transaction commits after Redis has them (else it rolls back, and the rows are
 back). A relay that dies mid-way loses its locks with its connection.
 Application transactions only insert, and never wait on these locks.
@@ -12,7 +12,8 @@ Application transactions only insert, and never wait on these locks.
 them and deletes them in short transactions, so the database's write lock is never
 held while Redis is called.
 
-Both hand out ``Batch`` es: one stream's rows, oldest first, and ``done(ids)`` deletes them.
+Both hand out ``Batch`` es: one stream's rows, oldest first, and ``delete(ids)``, called
+once Redis has them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ ADVISORY_LOCK_NAMESPACE = 7395
 LEASE_NAME = "relay"
 
 
-
 @attrs.define
 class Batch:
     """One stream's claimed rows (``id``, ``api_name``, ``stream``, ``event_id`` and
@@ -47,10 +47,6 @@ class Batch:
 
 _COLUMNS = (outbox_table.c.id, outbox_table.c.api_name, outbox_table.c.stream,
             outbox_table.c.event_id, outbox_table.c.fields)
-
-
-def _rows(result: Any) -> list[Any]:
-    return list(result)
 
 
 def _delete(connection: Any, ids: Sequence[int]) -> None:
@@ -112,7 +108,7 @@ class LockingClaims:
                 return
             # Claimed and deleted in one statement; the delete is final only when the
             # transaction commits, after Redis has the entries.
-            rows = _rows(connection.execute(_CLAIM_AND_DELETE, {"stream": stream, "limit": self.batch_size}))
+            rows = list(connection.execute(_CLAIM_AND_DELETE, {"stream": stream, "limit": self.batch_size}))
             rows.sort(key=lambda row: row.id)
             yield Batch(stream, rows, _deleted_at_commit) if rows else None
 
@@ -158,7 +154,7 @@ class LeaseClaims:
         if not self.hold_lease():
             return
         with self.engine.connect() as connection:
-            rows = _rows(connection.execute(
+            rows = list(connection.execute(
                 sa.select(*_COLUMNS).order_by(outbox_table.c.id).limit(self.batch_size)))
             connection.rollback()
         by_stream: dict[str, list[Row]] = {}
