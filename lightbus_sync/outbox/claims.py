@@ -89,13 +89,16 @@ class LockingClaims:
     def batches(self) -> Iterator[contextlib.AbstractContextManager[Optional[Batch]]]:
         with self.engine.connect() as connection:
             streams = _oldest_streams(connection, min(self.batch_size, 100))
-            connection.rollback()
+            if not streams:
+                connection.rollback()
             for stream in streams:
                 yield self._claim(connection, stream)
 
     @contextlib.contextmanager
     def _claim(self, connection: Any, stream: str) -> Iterator[Optional[Batch]]:
-        with connection.begin():
+        # The first stream's claim goes on in the transaction the look for streams began
+        # (two round trips fewer, for the latency of a lone event).
+        with connection.get_transaction() or connection.begin():
             # Not waiting for the commit's WAL flush is safe here: a delete lost in a
             # crash brings rows back, and Redis's record of relayed ids skips them.
             locked = connection.execute(
