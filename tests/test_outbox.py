@@ -311,3 +311,39 @@ def test_the_library_imports_without_sqlalchemy_until_the_outbox_is_used():
             "assert 'sqlalchemy' not in sys.modules, 'imported'; print(lightbus_sync.OutboxTransactionError)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_relay_with_the_relay_acl_relays(each_redis, tmp_path):
+    from lightbus_sync.access import RELAY_ACL
+
+    with each_redis.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "relay", "reset", "on", ">secret", *RELAY_ACL)
+    url = f"redis://relay:secret@127.0.0.1:{each_redis.port}/0"
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'acl.db'}")
+    create_tables(engine)
+    bus = lightbus_sync.create(redis_url=url, service_name="shop")
+    bus.register(ShopApi)
+    try:
+        with engine.begin() as connection:
+            fired = bus.outbox(connection).shop.order_placed.fire_many([{"order_id": i, "amount": i} for i in range(3)])
+        relay = relay_for_bus(bus, engine)
+        assert relay.relay_once() == 3
+        with engine.begin() as connection:  # the same rows again: skipped by the record in Redis
+            for message in fired:
+                connection.execute(outbox_table.insert().values(
+                    api_name="shop", stream=STREAM, event_id=message.id, fields='["id","x"]', created_at=0.0))
+        assert relay.relay_once() == 3 and relay.stats.already_relayed == 3
+    finally:
+        bus.close()
+        engine.dispose()
+    with each_redis.client() as admin:
+        assert [f[b"id"].decode() for _, f in admin.xrange(STREAM)] == [m.id for m in fired]
+
+
+def test_the_deployment_page_shows_the_relay_acl():
+    from pathlib import Path
+
+    from lightbus_sync.access import RELAY_ACL
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "deployment.md").read_text()
+    assert f"ACL SETUSER relay on >CHANGE-ME {' '.join(RELAY_ACL)}\n" in page
