@@ -16,6 +16,19 @@ def server(tmp_path):
         yield srv
 
 
+@pytest.fixture
+def server7(tmp_path):
+    """As ``server``, Redis 7 or later (``XINFO STREAM`` counts every entry ever added,
+    which the outbox scenarios compare with the distinct events, as runners trim)."""
+    from lightbus_sync.testing.redis_server import find_redis_server_at_least
+
+    with RedisServer(executable=find_redis_server_at_least(7), directory=tmp_path / "redis",
+                     appendonly=True) as srv:
+        if not srv.is_running():
+            srv.start()
+        yield srv
+
+
 @pytest.fixture(autouse=True)
 def _no_runner_left_behind():
     yield

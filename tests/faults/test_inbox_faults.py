@@ -24,7 +24,7 @@ def _effects_done(engine, client) -> bool:
     with engine.connect() as connection:
         missing = connection.execute(sa.text(
             "SELECT count(*) FROM ledger l WHERE NOT EXISTS "
-            "(SELECT 1 FROM effects e WHERE e.n = l.n AND e.j = l.j)")).scalar_one()
+            "(SELECT 1 FROM effects e WHERE e.event_id = l.event_id)")).scalar_one()
     return missing == 0 and outbox_rows(engine) == 0 and pending(client) == 0
 
 
@@ -34,40 +34,40 @@ def _check(result) -> None:
     assert result.handled == result.published, result
 
 
-def test_consumers_with_an_inbox_killed_and_reclaimed(server, tmp_path, postgres_url):
+def test_consumers_with_an_inbox_killed_and_reclaimed(server7, tmp_path, postgres_url):
     engine = prepare_database(postgres_url)
     rng = random.Random(17)
-    env = base_env(server.url, tmp_path, LEDGER_DB=postgres_url)
+    env = base_env(server7.url, tmp_path, LEDGER_DB=postgres_url)
     relay = relays(tmp_path, postgres_url, env).start(1)
     consumer = consumers(tmp_path, env).start(2)
     producer = producers(tmp_path, postgres_url, env, seed=400).start(2)
     assert producer.wait_ready(0) and producer.wait_ready(1)
     kill_at_random(consumer, 2, 6, rng, between=(0.3, 1.0))
     producer.stop()
-    assert wait_for(lambda: _effects_done(engine, server.client()), 90), "the consumers did not catch up"
+    assert wait_for(lambda: _effects_done(engine, server7.client()), 90), "the consumers did not catch up"
     consumer.stop()
     relay.stop()
     skipped = sum(log.count("already handled by listener") for log in consumer.logs())
     result = account(f"2 inbox consumers, SIGKILLed x{consumer.kills} ({skipped} redeliveries skipped)",
-                     engine, server.client(), producer.logs(), with_consumers=True)
+                     engine, server7.client(), producer.logs(), with_consumers=True)
     _check(result)
 
 
-def test_a_handler_failing_30_percent_with_an_inbox(server, tmp_path, postgres_url):
+def test_a_handler_failing_30_percent_with_an_inbox(server7, tmp_path, postgres_url):
     engine = prepare_database(postgres_url)
-    env = base_env(server.url, tmp_path, LEDGER_DB=postgres_url, LEDGER_FAIL_RATE="0.3")
+    env = base_env(server7.url, tmp_path, LEDGER_DB=postgres_url, LEDGER_FAIL_RATE="0.3")
     relay = relays(tmp_path, postgres_url, env).start(1)
     consumer = consumers(tmp_path, env).start(2)
     producer = producers(tmp_path, postgres_url, env, seed=500).start(2)
     assert producer.wait_ready(0) and producer.wait_ready(1)
     time.sleep(8)
     producer.stop()
-    assert wait_for(lambda: _effects_done(engine, server.client()), 90), "the consumers did not catch up"
+    assert wait_for(lambda: _effects_done(engine, server7.client()), 90), "the consumers did not catch up"
     codes = consumer.stop()
     relay.stop()
     failures = sum(log.count("flaky failure on") for log in consumer.logs())
-    result = account(f"handler failing 30%, inbox ({failures} failed runs)", engine, server.client(),
+    result = account(f"handler failing 30%, inbox ({failures} failed runs)", engine, server7.client(),
                      producer.logs(), with_consumers=True)
     _check(result)
-    assert server.client().xlen("{" + "ledger.*:stream" + "}:dead") == 0
+    assert server7.client().xlen("{" + "ledger.*:stream" + "}:dead") == 0
     assert codes == [0, 0], codes

@@ -19,6 +19,7 @@ ledger = sa.Table(
     "ledger", app_metadata,
     sa.Column("n", sa.BigInteger, primary_key=True),
     sa.Column("j", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
 )
 
 #: What the consumers' handlers write (no key: a duplicate effect would show as a second row).

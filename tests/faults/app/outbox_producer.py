@@ -32,9 +32,9 @@ for i in range(10_000_000):
         connection.begin()
         count = rng.choice((1, 1, 2, 3))
         for j in range(count):
-            connection.execute(ledger.insert().values(n=n, j=j))
+            message = bus.outbox(connection).ledger.entry_booked.fire(n=n, j=j)
             pause()
-            bus.outbox(connection).ledger.entry_booked.fire(n=n, j=j)
+            connection.execute(ledger.insert().values(n=n, j=j, event_id=message.id))
             pause()
         if rng.random() < 0.3:
             connection.rollback()
