@@ -5,9 +5,10 @@ Each role's commands are listed with the keys they touch (ACL key patterns apply
 - a producer (``fire()``): ``XADD`` on its streams, the schema keys;
 - a runner: reading, acking, claiming and trimming its streams, dead-lettering (Lua
   scripts), the attempt counters, the replay streams, the schema keys;
-- the operators' commands (``status``, ``inspect``, ``dead-letters``).
+- the operators' commands (``status``, ``inspect``, ``dead-letters``);
+- an outbox relay: its script adding entries once, and its record of relayed ids.
 
-``PRODUCER_ACL``, ``RUNNER_ACL`` and ``OPS_ACL`` are the matching ACL rules (documented
+``PRODUCER_ACL``, ``RUNNER_ACL``, ``OPS_ACL`` and ``RELAY_ACL`` are the matching ACL rules (documented
 in docs/deployment.md, "ACL users").
 
 ``missing_commands`` asks Redis (7+) which of them the connected user may not run, with
@@ -41,6 +42,14 @@ RUNNER_ACL: tuple[str, ...] = (
     "+xgroup|delconsumer", "+xpending", "+xclaim", "+xautoclaim", "+xinfo|groups", "+xinfo|consumers",
     "+xinfo|stream", "+xrange", "+xtrim", "+xadd", "+xdel", "+xlen", "+hincrby", "+hget", "+hset", "+hdel",
     "+expire", "+evalsha", "+script|load", "+set", "+sadd", "+smembers", "+mget",
+)
+#: ACL rules of an outbox relay (``lightbus-sync outbox relay``, ``bus.start_outbox_relay()``;
+#: a runner relaying ``bus.outbox.url`` needs these too): adding entries with the
+#: once-only script, its record of relayed event ids ``{<stream>}:outbox``, schemas.
+RELAY_ACL: tuple[str, ...] = (
+    *_STREAM_KEYS, "~{*}:outbox", *_SCHEMA_KEYS,
+    "+ping", "+evalsha", "+script|load", "+xadd", "+zscore", "+zadd", "+zremrangebyscore", "+pexpire",
+    "+set", "+expire", "+sadd", "+smembers", "+mget",
 )
 #: ACL rules of the operators' commands: ``status``, ``inspect``, ``dead-letters``
 #: (``replay`` and ``purge`` included).

@@ -103,6 +103,8 @@ def command_run(args: argparse.Namespace) -> int:
             from .metrics import instrument
 
             metrics = instrument(bus, runner)
+            if bus.config.bus.outbox.url is not None:
+                metrics.attach_outbox(bus.config.bus.outbox.url)
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -130,11 +132,16 @@ def command_run(args: argparse.Namespace) -> int:
             systemd.notify("WATCHDOG=1")
             last_ping = now
 
+    from .cli_outbox import start_configured_relay
+
     try:
         runner.start()
     except AccessRefused as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    relay = start_configured_relay(bus)  # bus.outbox.url configured: relay it too
+    if relay is not None:
+        bus.stop_hooks.append(relay.stop)
     if args.metrics_port is not None:
         try:
             metrics.serve(args.metrics_port, args.metrics_host)
@@ -149,7 +156,7 @@ def command_run(args: argparse.Namespace) -> int:
         last_status = runner.status_line()
         systemd.notify("READY=1\nSTATUS=" + last_status)
     while not stop_requested.is_set() and not runner.wait(0):
-        if not runner.healthy():
+        if not runner.healthy() or (relay is not None and not relay.is_alive()):
             logger.critical("a runner thread died; exiting so the service manager restarts us")
             runner.stop(min(runner.shutdown_timeout, 5))
             return EXIT_FAILED
@@ -284,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_ops import add_ops_commands
 
     add_ops_commands(sub)  # status, inspect, dead-letters
+    from .cli_outbox import add_outbox_commands
+
+    add_outbox_commands(sub)  # outbox init, relay, ddl
     from .cli_dashboard import add_dashboard_command
 
     add_dashboard_command(sub)

@@ -18,14 +18,6 @@ from .harness import settle as _settle
 pytestmark = pytest.mark.timeout(150)
 
 
-@pytest.fixture
-def server(tmp_path):
-    with RedisServer(directory=tmp_path / "redis", appendonly=True) as srv:
-        if not srv.is_running():
-            srv.start()
-        yield srv
-
-
 def test_kill_one_of_three_runners_every_second(server, tmp_path):
     client = server.client()
     runners = Runners(server, tmp_path, count=3, env={"FAULT_HANDLER_SLEEP": "0.002"}).start()
