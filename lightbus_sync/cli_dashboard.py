@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from .cli_ops import EXIT_CONFIG, EXIT_OK, _common, _run
+from .cli_common import EXIT_CONFIG, EXIT_OK
+from .cli_ops import _common, _run
 
 ENV_TOKEN = "LIGHTBUS_DASHBOARD_TOKEN"
 

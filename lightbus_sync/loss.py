@@ -62,7 +62,7 @@ def detect_loss(transport: Any, stream: str, group: Optional[str] = None) -> dic
     return result
 
 
-def group_loss(stream: str, info: dict, raw_group: dict) -> GroupLoss:
+def group_loss(stream: str, info: dict[str, Any], raw_group: dict[str, Any]) -> GroupLoss:
     """One group's loss from an ``XINFO STREAM`` reply and its ``XINFO GROUPS`` row."""
     name = as_text(raw_group.get("name"))
     last_delivered = as_text(raw_group.get("last-delivered-id")) or ZERO_ID

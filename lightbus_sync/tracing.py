@@ -108,7 +108,7 @@ class TracingObserver(Observer):
     def firing(self, fire: FireInfo) -> ContextManager[Optional[Mapping[str, str]]]:
         if not self._active():
             return _NULL
-        attributes = {
+        attributes: dict[str, str | int] = {
             "messaging.system": SYSTEM,
             "messaging.destination.name": fire.stream,
             "messaging.operation.type": "send",
@@ -197,7 +197,7 @@ class TracingObserver(Observer):
         span.end(end_time=ended)
 
     def on_dead_lettered(self, delivery: DeliveryInfo, reason: str) -> None:
-        found = self._take(delivery)
+        found: Optional[tuple[Any, Optional[int]]] = self._take(delivery)
         if found is None:  # dead-lettered before any handler ran: a span of its own
             if not self._active():
                 return

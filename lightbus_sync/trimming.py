@@ -87,7 +87,7 @@ class TrimResult:
     acked: bool
 
 
-def group_hold(transport: Any, stream: str, raw_group: dict, group_ttl: float) -> GroupHold:
+def group_hold(transport: Any, stream: str, raw_group: dict[str, Any], group_ttl: float) -> GroupHold:
     """One group's hold, from its ``XINFO GROUPS`` row (plus ``XINFO CONSUMERS`` and,
     with pending entries, the ``XPENDING`` summary)."""
     name = as_text(raw_group.get("name"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from lightbus_sync.loss import GroupLoss, LossTracker, detect_loss
 from lightbus_sync.trimming import Trimmer

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 
 from lightbus_sync.ops.status import check_status, collect_status, render_status, stream_status
 from lightbus_sync.ops.streams import StreamTarget
@@ -45,7 +44,7 @@ def test_a_hard_cap_loss_shows_per_group_and_fails_the_check(each_redis, each_re
 
 
 def test_a_stale_group_is_shown_and_does_not_hold_the_trim_point(each_redis, each_redis_client, each_redis_transport):
-    server, client, transport = each_redis, each_redis_client, each_redis_transport
+    client, transport = each_redis_client, each_redis_transport
     ids = [client.xadd(STREAM, {"n": str(i)}) for i in range(6)]
     client.xgroup_create(STREAM, "retired", id="0")
     client.xreadgroup("retired", "old", {STREAM: ">"}, count=1)

@@ -125,7 +125,6 @@ def test_acked_guards_the_trim_from_redis_8_2_on(each_redis, each_redis_client, 
 def test_the_default_trimmer_trims_acked_entries_on_every_server(each_redis, each_redis_client, each_redis_transport):
     """Approximate trims remove whole nodes; with ACKED (Redis 8.2) they are exact, since
     Redis 8.2 removes nothing for an approximate ACKED trim."""
-    server = each_redis
     client = each_redis_client
     transport = each_redis_transport
     client.config_set("stream-node-max-entries", 10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 
 from lightbus_sync.trimming import Trimmer
 from lightbus_sync.upkeep import StreamUpkeep

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 import redis
 
 from ..errors import LightbusError
-from ..ops.dead_letters import DeadLetterNotFound, get_dead_letter, list_dead_letters, purge, replay
+from ..ops.dead_letters import DeadLetterNotFound, DeadLetterRecord, get_dead_letter, list_dead_letters, purge, replay
 from ..ops.inspect import recent_events
 from ..ops.status import BusStatus, collect_status
 from ..ops.streams import Source, all_transports, bus_streams, resolve_api_argument
@@ -29,7 +29,14 @@ from .security import ActionGuard, csrf_cookie, csrf_set_cookie, new_csrf_value
 
 logger = logging.getLogger("lightbus_sync.dashboard")
 
+#: A WSGI environ (PEP 3333): CGI-style strings plus ``wsgi.*`` and this app's own objects.
+Environ = dict[str, Any]
+#: PEP 3333's ``start_response(status, headers, exc_info=None)``.
 StartResponse = Callable[..., Any]
+#: A WSGI application.
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+#: A page: (environ, form) -> (title, current navigation tab, body).
+Handler = Callable[[Environ, Mapping[str, str]], tuple[str, str, Html]]
 MAX_FORM_BYTES = 16 * 1024
 MAX_LIMIT = 500
 HEADERS = [
@@ -71,7 +78,7 @@ class Dashboard:
         self.guard = ActionGuard(action_token)
         self._backlog = outbox_backlog if outbox_backlog is not None else find_outbox_backlog(source)
         self.sampler = LagSampler(self.status, interval=sample_interval)
-        self._routes: dict[tuple[str, str], Callable[[dict, Mapping[str, str]], tuple[str, Html]]] = {
+        self._routes: dict[tuple[str, str], Handler] = {
             ("GET", "/"): self._streams,
             ("GET", "/streams"): self._streams,
             ("GET", "/groups"): self._groups,
@@ -98,14 +105,14 @@ class Dashboard:
 
     # --- WSGI --------------------------------------------------------------------------
 
-    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO") or "/"
         if len(path) > 1:
             path = path.rstrip("/")
         links = pages.Links((environ.get("SCRIPT_NAME") or "").rstrip("/"))
         csrf = csrf_cookie(environ)
-        extra_headers = []
+        extra_headers: list[tuple[str, str]] = []
         if csrf is None:
             csrf = new_csrf_value()
             extra_headers.append(("Set-Cookie", csrf_set_cookie(csrf, links.base + "/")))
@@ -139,7 +146,7 @@ class Dashboard:
                              refresh=environ.get("lightbus_sync.refresh"))
 
     def _respond(self, start_response: StartResponse, code: str, title: str, body: Html, links: pages.Links,
-                 current: str, extra_headers: list, refresh: Optional[int] = None) -> list[bytes]:
+                 current: str, extra_headers: list[tuple[str, str]], refresh: Optional[int] = None) -> list[bytes]:
         document = pages.layout(title, body, links, current, actions_enabled=self.guard.actions_enabled,
                                 servers=[t.safe_url for t in all_transports(self.source)], refresh=refresh)
         data = document.encode("utf-8")
@@ -147,7 +154,7 @@ class Dashboard:
         start_response(code, headers + HEADERS + extra_headers)
         return [data]
 
-    def _form(self, environ: dict, method: str) -> dict[str, str]:
+    def _form(self, environ: Environ, method: str) -> dict[str, str]:
         """Query string, and for a POST the url-encoded body: the first value of each name."""
         values = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if method == "POST":
@@ -163,7 +170,7 @@ class Dashboard:
 
     # --- pages -------------------------------------------------------------------------
 
-    def _streams(self, environ: dict, form: Mapping[str, str]) -> tuple[str, str, Html]:
+    def _streams(self, environ: Environ, form: Mapping[str, str]) -> tuple[str, str, Html]:
         status = self.status()
         backlog = None
         if self._backlog is not None:
@@ -174,14 +181,14 @@ class Dashboard:
                 backlog = {}
         return "Streams", "streams", pages.streams_page(status, environ["lightbus_sync.links"], backlog)
 
-    def _groups(self, environ: dict, form: Mapping[str, str]) -> tuple[str, str, Html]:
+    def _groups(self, environ: Environ, form: Mapping[str, str]) -> tuple[str, str, Html]:
         status = self.status()
         environ["lightbus_sync.refresh"] = max(int(self.sampler.interval * 2), 5)
         body = pages.groups_page(status, environ["lightbus_sync.links"],
                                  lambda s, g: self.sampler.series(s.redis, s.stream, g.name), self.sampler.interval)
         return "Groups", "groups", body
 
-    def _events(self, environ: dict, form: Mapping[str, str]) -> tuple[str, str, Html]:
+    def _events(self, environ: Environ, form: Mapping[str, str]) -> tuple[str, str, Html]:
         apis = sorted({t.api_name for t in bus_streams(self.source, self._apis, include_local=self._include_local,
                                                        discover=self._discover)})
         api = (form.get("api") or "").strip() or None
@@ -194,14 +201,14 @@ class Dashboard:
             events = recent_events(self.source, api, event, limit=limit)
         return "Events", "events", pages.events_page(apis, api, event, limit, events, environ["lightbus_sync.links"])
 
-    def _dead_letters(self, environ: dict, form: Mapping[str, str]) -> tuple[str, str, Html]:
+    def _dead_letters(self, environ: Environ, form: Mapping[str, str]) -> tuple[str, str, Html]:
         stream = (form.get("stream") or "").strip() or None
         limit = _int(form.get("limit"), "limit", 100, 1, MAX_LIMIT)
         letters = list_dead_letters(self.source, stream, group=(form.get("group") or None), limit=limit)
         body = pages.dead_letters_page(letters, stream, environ["lightbus_sync.links"], self.guard.actions_enabled)
         return "Dead letters", "dead-letters", body
 
-    def _letter(self, form: Mapping[str, str], links: pages.Links):
+    def _letter(self, form: Mapping[str, str], links: pages.Links) -> DeadLetterRecord:
         stream, dead_id = (form.get("stream") or "").strip(), (form.get("id") or "").strip()
         if not stream or not dead_id:
             raise ValueError("stream and id: expected a dead-letter stream and a dead-letter id")
@@ -210,13 +217,13 @@ class Dashboard:
         except DeadLetterNotFound as exc:
             raise _Refused("404 Not Found", str(exc), links("/dead-letters")) from None
 
-    def _dead_letter(self, environ: dict, form: Mapping[str, str]) -> tuple[str, str, Html]:
+    def _dead_letter(self, environ: Environ, form: Mapping[str, str]) -> tuple[str, str, Html]:
         links = environ["lightbus_sync.links"]
         letter = self._letter(form, links)
         return ("Dead letter", "dead-letters",
                 pages.dead_letter_page(letter, links, self.guard.actions_enabled))
 
-    def _confirm(self, environ: dict, form: Mapping[str, str]) -> tuple[str, str, Html]:
+    def _confirm(self, environ: Environ, form: Mapping[str, str]) -> tuple[str, str, Html]:
         links = environ["lightbus_sync.links"]
         action = form.get("action", "")
         if action not in pages.ACTIONS:
@@ -227,7 +234,7 @@ class Dashboard:
         return (f"{action.capitalize()} a dead letter?", "dead-letters",
                 pages.confirm_page(action, letter, environ["lightbus_sync.csrf"], links))
 
-    def _act(self, environ: dict, form: Mapping[str, str]) -> tuple[str, str, Html]:
+    def _act(self, environ: Environ, form: Mapping[str, str]) -> tuple[str, str, Html]:
         links = environ["lightbus_sync.links"]
         action = environ["PATH_INFO"].rstrip("/").rsplit("/", 1)[-1]
         refusal = self.guard.refusal(environ, form)
@@ -274,7 +281,7 @@ def _int(text: Optional[str], name: str, default: int, low: int, high: int) -> i
     return value
 
 
-def mount(prefix: str, dashboard: Callable, app: Callable) -> Callable:
+def mount(prefix: str, dashboard: WsgiApp, app: WsgiApp) -> WsgiApp:
     """A WSGI app sending ``prefix`` and everything under it to ``dashboard`` (with
     ``SCRIPT_NAME``/``PATH_INFO`` moved accordingly) and the rest to ``app``: for a
     Flask app's ``wsgi_app`` or a Django project's ``application``."""
@@ -282,7 +289,7 @@ def mount(prefix: str, dashboard: Callable, app: Callable) -> Callable:
     if prefix == "/":
         raise ValueError("prefix: expected a path such as '/bus', got '/'")
 
-    def dispatch(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+    def dispatch(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or ""
         if path == prefix or path.startswith(prefix + "/"):
             environ = dict(environ, SCRIPT_NAME=(environ.get("SCRIPT_NAME") or "").rstrip("/") + prefix,

@@ -8,15 +8,18 @@ what ``pip install 'lightbus_sync[dashboard]'`` brings in.
 from __future__ import annotations
 
 import signal
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LightbusError
+
+if TYPE_CHECKING:
+    from .app import WsgiApp
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8642
 
 
-def make_server(app: Callable, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, threads: int = 4) -> Any:
+def make_server(app: WsgiApp, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, threads: int = 4) -> Any:
     """A waitress server for ``app``, bound (port 0: a free port; see ``.effective_port``),
     not yet running: call ``.run()``, and ``.close()`` to stop."""
     try:

@@ -166,6 +166,8 @@ def collect_status(
 
 def _group_ttl(source: Source, api_name: str) -> float:
     config = getattr(source, "config", None)
+    if config is None:  # a RedisTransport: no API configuration
+        return DEFAULT_GROUP_TTL
     try:
         return float(config.api(api_name).redis.group_ttl)
     except AttributeError:
@@ -189,11 +191,12 @@ def stream_status(target: StreamTarget, group_ttl: float = DEFAULT_GROUP_TTL) ->
         last_id = text(last[0]) if last else None
     per_group_dead = _dead_letters_by_group(transport, dead_stream, dead_count)
     groups = []
-    for raw in transport.stream_groups(target.stream) if info is not None else []:
-        group = _group_status(transport, target.stream, raw, now, per_group_dead)
-        loss = group_loss(target.stream, info, raw)
-        group.lost, group.lost_exact = loss.lost, loss.exact
-        groups.append(group)
+    if info is not None:
+        for raw in transport.stream_groups(target.stream):
+            group = _group_status(transport, target.stream, raw, now, per_group_dead)
+            loss = group_loss(target.stream, info, raw)
+            group.lost, group.lost_exact = loss.lost, loss.exact
+            groups.append(group)
     groups.sort(key=lambda g: g.name)
     point = trim_point(transport, target.stream, group_ttl) if info is not None else None
     holder = point.holder if point is not None else None

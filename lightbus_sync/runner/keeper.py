@@ -12,11 +12,9 @@ import logging
 import threading
 from typing import Iterable
 
-import redis
-
 from ..loss import GroupLoss
 from ..observers import Observer
-from ..transport import TRANSIENT_ERRORS
+from ..transport import REDIS_ERRORS
 from ..trimming import Trimmer
 from ..upkeep import StreamUpkeep
 from .routes import Route
@@ -75,7 +73,7 @@ class Keeper:
         for upkeep in self._upkeeps:
             try:
                 upkeep.run(force=force)
-            except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+            except REDIS_ERRORS as exc:
                 logger.warning("could not check or trim streams (%s: %s); will retry", type(exc).__name__, exc)
             except Exception:  # never let the thread die: trimming waits, nothing is lost
                 logger.exception("checking or trimming streams failed; will retry")

