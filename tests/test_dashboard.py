@@ -168,8 +168,12 @@ def test_discovery_finds_streams_no_bus_module_names(ops_bus, serve, cli, redis_
         bare.close()
     code, out, err = cli("status", "--redis-url", redis_url, "--all-streams")
     assert code == 0 and STREAM in out, err
-    code, out, _ = cli("status", "--redis-url", redis_url)
+    code, out, _ = cli("status", "--redis-url", redis_url)  # neither --bus nor --api: discovery too
+    assert code == 0 and STREAM in out
+    code, out, _ = cli("status", "--redis-url", redis_url, "--api", "dash.mail")
     assert STREAM not in out
+    code, out, _ = cli("status", "--redis-url", redis_url, "--api", "dash.mail", "--all-streams")
+    assert STREAM in out
 
 
 def test_lag_chart_draws_samples_and_breaks_on_unknown():
