@@ -67,6 +67,19 @@ def command_run(args: argparse.Namespace) -> int:
     from .bus_module import import_bus_module
     from .runner import Runner
 
+    # Handlers first: a stop asked for while the bus module loads ends the start cleanly
+    # (exit 0, nothing read) instead of killing the process by the signal's default action.
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop_requested.is_set():
+            # Second signal: leave at once; unfinished entries stay pending for reclaim.
+            os._exit(EXIT_FAILED)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
     apply_environment(args)
     try:
         module, bus = import_bus_module(args.bus)
@@ -109,17 +122,6 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
-    stop_requested = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        if stop_requested.is_set():
-            # Second signal: leave at once; unfinished entries stay pending for reclaim.
-            os._exit(EXIT_FAILED)
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
     watchdog = systemd.watchdog_interval()
     tick = min(watchdog, 5.0) if watchdog else 5.0
     last_ping: Optional[float] = None
@@ -134,6 +136,9 @@ def command_run(args: argparse.Namespace) -> int:
 
     from .cli_outbox import start_configured_relay
 
+    if stop_requested.is_set():
+        logger.info("stop requested while starting: exiting before reading")
+        return EXIT_OK
     try:
         runner.start()
     except AccessRefused as exc:

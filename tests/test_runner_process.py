@@ -234,6 +234,15 @@ def test_sigterm_lets_in_flight_handlers_finish_acks_them_and_exits_0(
     assert sorted(int(line.split("|")[0]) for line in lines(redis_client, "seen:l0")) == list(range(8))
 
 
+def test_sigterm_while_the_bus_module_loads_exits_0_before_reading(run_process, redis_url, redis_client):
+    process = run_process("slow_start_bus", redis_url, config=fast_config())
+    wait_until(lambda: redis_client.get("importing") is not None, 15, what="the bus module importing")
+    process.signal(signal.SIGTERM)
+    assert process.wait(20) == 0, process.output()
+    assert "stop requested while starting" in process.output()
+    assert not redis_client.keys("*:stream")  # nothing was read, no group was made
+
+
 def test_drain_cut_by_the_shutdown_timeout_exits_1_leaving_entries_pending(
         run_process, redis_url, redis_client, producer):
     process = run_process("recording_bus", redis_url, "--threads", "1", "--shutdown-timeout", "0.5",
