@@ -54,12 +54,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _database_url(args: argparse.Namespace, bus_config: Any = None) -> str:
     if args.db:
-        return args.db
+        return str(args.db)
     if bus_config is None:
         from .config import load_config
 
         bus_config = load_config(getattr(args, "config", None))
-    url = bus_config.bus.outbox.url
+    url: Optional[str] = bus_config.bus.outbox.url
     if url is None:
         raise LightbusError("no outbox database: pass --db URL, or set bus.outbox.url / $LIGHTBUS_OUTBOX_URL")
     return url

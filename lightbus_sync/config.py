@@ -330,7 +330,7 @@ class RunnerConfig:
     shutdown_timeout: float = attrs.field(default=30.0, validator=_non_negative)
 
 
-def _database_url(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _database_url(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
     if value is None:
         return
     from .outbox.urls import check_database_url

@@ -133,13 +133,13 @@ def _insert_ignoring_duplicates(dialect_name: str) -> Any:
     from .outbox.tables import inbox_table
 
     if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-        return insert(inbox_table).on_conflict_do_nothing().returning(inbox_table.c.event_id)
+        return postgresql_insert(inbox_table).on_conflict_do_nothing().returning(inbox_table.c.event_id)
     if dialect_name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return insert(inbox_table).on_conflict_do_nothing().returning(inbox_table.c.event_id)
+        return sqlite_insert(inbox_table).on_conflict_do_nothing().returning(inbox_table.c.event_id)
     if dialect_name in ("mysql", "mariadb"):
         return inbox_table.insert().prefix_with("IGNORE")
     raise ValueError(f"the inbox supports PostgreSQL, SQLite and MySQL/MariaDB, not {dialect_name!r}")

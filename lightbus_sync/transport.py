@@ -219,7 +219,7 @@ class RedisTransport:
 
         def publish() -> list[Any]:
             args[0] = int(time.time() * 1000)
-            return script(keys=[stream, relayed_key], args=args, client=self.client)
+            return cast(list[Any], script(keys=[stream, relayed_key], args=args, client=self.client))
 
         ids = self.call_with_retry(f"outbox relay to {stream}", publish, timeout)
         return [(i.decode() if isinstance(i, bytes) else i) or None for i in ids]

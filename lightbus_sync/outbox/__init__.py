@@ -7,7 +7,8 @@ Needs ``pip install 'lightbus_sync[sql]'`` (SQLAlchemy 2; psycopg 3 for PostgreS
 from .backlog import OutboxBacklog, outbox_backlog
 from .relay import OutboxRelay, relay_for_bus
 from .tables import create_tables, ddl
-from .writer import OutboxTransactionError, OutboxView
+from ..errors import OutboxTransactionError
+from .writer import OutboxView
 
 __all__ = [
     "OutboxBacklog",

@@ -160,7 +160,7 @@ class LeaseClaims:
             rows = list(connection.execute(
                 sa.select(*_COLUMNS).order_by(outbox_table.c.id).limit(self.batch_size)))
             connection.rollback()
-        by_stream: dict[str, list[Row]] = {}
+        by_stream: dict[str, list[sa.Row[Any]]] = {}
         for row in rows:
             by_stream.setdefault(row.stream, []).append(row)
         for stream, stream_rows in by_stream.items():

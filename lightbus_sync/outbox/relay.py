@@ -88,7 +88,7 @@ class OutboxRelay:
         return moved
 
     def _publish(self, batch: Batch) -> int:
-        by_api: dict[str, list] = {}
+        by_api: dict[str, list[Any]] = {}
         for row in batch.rows:  # one stream holds one API's events
             by_api.setdefault(row.api_name, []).append(row)
         for api_name, rows in by_api.items():

@@ -184,7 +184,7 @@ class Processor:
                            lambda session: listener.call(message, session))
         if inbox.purge_due():
             self._purge_inbox(work)
-        return ran
+        return bool(ran)
 
     def _purge_inbox(self, work: Work) -> None:
         """Purge the inbox of ``work``'s listener (every ``PURGE_INTERVAL``); a failure is

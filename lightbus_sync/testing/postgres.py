@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Iterator, Optional
 
+from .redis_server import pick_free_port
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ENV_URL = "LIGHTBUS_TEST_POSTGRES_URL"
 
@@ -37,19 +39,13 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrivatePostgres:
     """A PostgreSQL server of our own: ``initdb`` + ``pg_ctl start`` in a temporary
     directory (trust auth, 127.0.0.1 only); ``stop()`` removes it."""
 
     def __init__(self, user: Optional[str] = None) -> None:
         self.bindir = Path(self._bindir())
-        self.port = _free_port()
+        self.port = pick_free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="lightbus-pg-"))
         self.data = self.directory / "data"
         self.run_as = user if user is not None else ("nobody" if os.geteuid() == 0 else None)

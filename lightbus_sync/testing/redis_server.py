@@ -195,7 +195,7 @@ def find_redis_server() -> str:
 # ---------------------------------------------------------------------------
 
 
-def _pick_free_port() -> int:
+def pick_free_port() -> int:
     """A port the kernel just reported free on 127.0.0.1 (never 6379)."""
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -306,7 +306,7 @@ class RedisServer:
         self.startup_timeout = float(startup_timeout)
 
         self._port_auto = port is None
-        self._port = _pick_free_port() if port is None else int(port)
+        self._port = pick_free_port() if port is None else int(port)
 
         if directory is None:
             self._directory = Path(tempfile.mkdtemp(prefix="lightbus-sync-redis-"))
@@ -425,7 +425,7 @@ class RedisServer:
                     self._launch_and_wait()
                 except _PortInUse as exc:
                     if self._port_auto and not self._ever_started:
-                        self._port = _pick_free_port()
+                        self._port = pick_free_port()
                         continue
                     if time.monotonic() < port_deadline:
                         time.sleep(0.1)
