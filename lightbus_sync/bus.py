@@ -293,6 +293,7 @@ class EventClient:
         self._fire_timeout = api_config.event_fire_timeout
         self._validate_outgoing = api_config.validate.outgoing
         self._max_entry_size = settings.max_entry_size
+        self._replication = settings.replication
         self._is_local = bus.local_definition(definition.api_name) is not None
         self._published = False
 
@@ -338,14 +339,16 @@ class EventClient:
     def fire(self, *args: Any, **kwargs: Any) -> EventMessage:
         """Check the call, write one entry with XADD, return the fired ``EventMessage``.
 
-        Blocks until Redis has the entry. Raises an ``InvalidFireCall`` subclass (nothing
-        written) for a bad call, ``BusUnavailable`` if Redis stays unreachable for
-        ``event_fire_timeout`` seconds. The first fire of an API publishes its schema.
+        Blocks until Redis has the entry (with ``min_replicas: N``, until N replicas have
+        it too). Raises an ``InvalidFireCall`` subclass (nothing written) for a bad call,
+        ``BusUnavailable`` if Redis stays unreachable for ``event_fire_timeout`` seconds,
+        ``ReplicationNotConfirmed`` (a ``BusUnavailable``) if the replicas do not confirm
+        within ``min_replicas_timeout``. The first fire of an API publishes its schema.
         """
         definition = self.definition
         event_id, values, fields = self._encode(args, kwargs)
         transport = self.bus.transport_for(definition.api_name)
-        stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+        stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout, self._replication)
         self._publish_schema_once()
         message = EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
@@ -381,7 +384,8 @@ class EventClient:
             return []
         transport = self.bus.transport_for(definition.api_name)
         stream_ids = transport.add_events(
-            [(self.stream, fields) for _, _, fields in prepared], self._max_length, self._fire_timeout
+            [(self.stream, fields) for _, _, fields in prepared], self._max_length, self._fire_timeout,
+            self._replication,
         )
         self._publish_schema_once()
         messages = [

@@ -36,6 +36,7 @@ import cattrs
 from .errors import ConfigurationError
 from .names import check_api_name
 from .redis_url import check_url
+from .replication import ReplicaWait
 from .wire import STREAM_PER_API, STREAM_PER_EVENT
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -107,7 +108,8 @@ BLOB_DESERIALIZER = "lightbus.serializers.BlobMessageDeserializer"
 @attrs.frozen
 class RedisEventTransportConfig:
     """``apis.<name>.event_transport.redis``: every key Lightbus 1.1.2 accepts, plus
-    lightbus_sync's own (``socket_timeout``, ``block_ms``, ``max_entry_size``).
+    lightbus_sync's own (``socket_timeout``, ``block_ms``, ``max_entry_size``, ``min_replicas``,
+    ``min_replicas_timeout``, ``min_replicas_fsync``).
 
     Accepted but unused (Lightbus's): ``connection_parameters`` (aioredis pool options),
     ``service_name`` / ``consumer_name`` (set the top-level ``service_name`` /
@@ -136,6 +138,19 @@ class RedisEventTransportConfig:
     block_ms: int = attrs.field(default=1000, validator=_positive)
     #: bytes; a larger event is refused by fire() and dead-lettered by listeners; 0: no limit
     max_entry_size: int = attrs.field(default=1_048_576, validator=_non_negative)
+    #: fire() returns only once this many replicas hold the entry (WAIT); 0: no waiting
+    min_replicas: int = attrs.field(default=0, validator=_non_negative)
+    #: seconds fire() waits for min_replicas before raising ReplicationNotConfirmed
+    min_replicas_timeout: float = attrs.field(default=1.0, validator=_positive)
+    #: wait for min_replicas replicas to have fsynced the entry to their AOF (WAITAOF, Redis 7.2+)
+    min_replicas_fsync: bool = False
+
+    @property
+    def replication(self) -> Optional["ReplicaWait"]:
+        """The wait for replicas that writes carrying events make, or None (min_replicas 0)."""
+        if not self.min_replicas:
+            return None
+        return ReplicaWait(self.min_replicas, self.min_replicas_timeout, self.min_replicas_fsync)
 
     @property
     def effective_reclaim_interval(self) -> float:

@@ -20,7 +20,9 @@ from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotC
 
 from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, TransportError
-from .redis_url import is_cluster_url, make_client, redact
+from .redis_client import make_client, url_socket_timeout
+from .redis_url import is_cluster_url, redact
+from .replication import ReplicaWait
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ class RedisTransport:
     def __init__(self, url: str, *, socket_timeout: float = 5.0, connect_timeout: float = 2.0) -> None:
         self.url = url
         self.safe_url = redact(url)
-        self.socket_timeout = socket_timeout
+        self.socket_timeout = url_socket_timeout(url) or socket_timeout
+        socket_timeout = self.socket_timeout
         #: True for a Redis Cluster (``redis+cluster://``): multi-key commands are then
         #: split by hash slot (see ``slot_groups``).
         self.is_cluster = is_cluster_url(url)
@@ -151,13 +154,19 @@ class RedisTransport:
     # --- producing -------------------------------------------------------------------
 
     def add_event(
-        self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float
+        self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float,
+        replication: Optional[ReplicaWait] = None,
     ) -> str:
         """``XADD stream [MAXLEN ~ n] * fields``; return the entry id.
+
+        With ``replication``, the XADD and a ``WAIT`` go in one pipeline, and
+        ``ReplicationNotConfirmed`` is raised if too few replicas confirm in time.
 
         A retried write re-sends the same fields (same event id): after a timeout the
         first attempt may have landed too, so consumers de-duplicate on the event id.
         """
+        if replication is not None:
+            return self.add_events([(stream, fields)], max_length, timeout, replication)[0]
         client = self.client
         maxlen = max_length or None
 
@@ -168,23 +177,66 @@ class RedisTransport:
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
     def add_events(
-        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float
+        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float,
+        replication: Optional[ReplicaWait] = None,
     ) -> list[str]:
         """Pipelined ``XADD`` of many entries (one round trip, not atomic); return their ids.
 
+        With ``replication``, the pipeline ends with one ``WAIT`` (see ``replication.py``):
+        ``ReplicationNotConfirmed`` (naming the event ids, from the ``id`` fields) if too
+        few replicas confirm in time. That is not retried: the entries are on the primary.
+
         On a transient failure the whole batch is re-sent (same event ids).
         """
-        client = self.client
         maxlen = max_length or None
+        client = self.client if replication is None else self.waiting_client(replication)
 
         def pipelined_xadd() -> list[Any]:
             with client.pipeline(transaction=False) as pipe:
                 for stream, fields in items:
                     pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+                if replication is not None:
+                    replication.add_to(pipe)
                 return pipe.execute()
 
-        ids = self.call_with_retry(f"XADD x{len(items)} (pipelined)", pipelined_xadd, timeout)
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+        what = f"XADD {items[0][0]}" if len(items) == 1 else f"XADD x{len(items)} (pipelined)"
+        replies = self.call_with_retry(what, self._replicated(pipelined_xadd, replication), timeout)
+        if replication is not None:
+            *replies, confirmed = replies
+            replication.check(confirmed, [str(fields.get("id", "?")) for _, fields in items],
+                              f"Redis at {self.safe_url}, stream {items[0][0]}")
+        return [i.decode() if isinstance(i, bytes) else i for i in replies]
+
+    def waiting_client(self, replication: ReplicaWait) -> redis.Redis:
+        """A client whose socket timeout leaves room for ``replication``'s wait. Raises
+        ``ConfigurationError`` on a Redis Cluster (each shard has its own replicas: a
+        WAIT there cannot confirm one entry)."""
+        if self.is_cluster:
+            from .errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"min_replicas is not supported with a Redis Cluster URL ({self.safe_url}); set it to 0"
+            )
+        return self.client_with_timeout_above(replication.timeout_ms)
+
+    def _replicated(self, operation: Callable[[], T], replication: Optional[ReplicaWait]) -> Callable[[], T]:
+        """``operation``, with an unknown ``WAITAOF`` (Redis before 7.2) explained."""
+        if replication is None or not replication.fsync:
+            return operation
+
+        def run() -> T:
+            try:
+                return operation()
+            except redis.ResponseError as exc:
+                if "unknown command" in str(exc).lower() and "waitaof" in str(exc).lower():
+                    raise TransportError(
+                        f"Redis at {self.safe_url} has no WAITAOF (it needs Redis 7.2+ or Valkey 8+): "
+                        f"set min_replicas_fsync to false. The entries were written but their "
+                        f"replication was not confirmed"
+                    ) from None
+                raise
+
+        return run
 
     # --- schemas ---------------------------------------------------------------------
 
@@ -220,11 +272,17 @@ class RedisTransport:
     def reading_client(self, block_ms: int) -> redis.Redis:
         """A client for blocking reads, its socket timeout above the BLOCK time
         (a timeout shorter than BLOCK would look like a dead server)."""
-        key = f"_reading_client_{block_ms}"
+        return self.client_with_timeout_above(block_ms)
+
+    def client_with_timeout_above(self, wait_ms: int) -> redis.Redis:
+        """A client (its own pool, made once per ``wait_ms``) whose socket timeout is the
+        transport's plus ``wait_ms``: for commands that wait on the server (a blocking
+        read, ``WAIT``)."""
+        key = f"_client_waiting_{wait_ms}"
         client = self.__dict__.get(key)
         if client is None:
             client = make_client(
-                self.url, socket_timeout=self.socket_timeout + block_ms / 1000, connect_timeout=2.0
+                self.url, socket_timeout=self.socket_timeout + wait_ms / 1000, connect_timeout=2.0
             )
             self.__dict__[key] = client
             self._extra_clients.append(client)
