@@ -20,7 +20,7 @@ from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotC
 
 from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, TransportError
-from .redis_client import make_client, url_socket_timeout
+from .redis_client import SentinelRedis, make_client, url_socket_timeout
 from .redis_url import is_cluster_url, redact
 from .replication import ReplicaWait
 
@@ -441,6 +441,30 @@ class RedisTransport:
             info = next(iter(info.values()))
         text = str(info.get("redis_version", "0"))
         return tuple(int(p) for p in text.split(".") if p.isdigit()) or (0,)
+
+    def replication_info(self) -> dict:
+        """``INFO replication`` of the Redis the client reaches (the primary, for a
+        Sentinel URL): role, master_repl_offset, and per replica (``slave0``...) a dict of
+        ip, port, state, offset, lag (seconds since its last acknowledgement)."""
+        return self.client.info("replication")
+
+    def sentinel_view(self) -> Optional[dict]:
+        """For a Sentinel URL: ``service_name``, ``primary`` (host, port) as the sentinels
+        name it, ``sentinels`` (how many the URL lists) and ``sentinels_up`` (how many
+        answer ``PING``). None for other URLs. Raises ``redis.ConnectionError`` if no
+        sentinel names a primary that is up."""
+        client = self.client
+        if not isinstance(client, SentinelRedis):
+            return None
+        up = 0
+        for sentinel in client.sentinel.sentinels:
+            try:
+                sentinel.ping()
+                up += 1
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+                pass
+        return {"service_name": client.service_name, "primary": client.primary_address(),
+                "sentinels": len(client.sentinel.sentinels), "sentinels_up": up}
 
     def stream_info(self, stream: str) -> Optional[dict]:
         """``XINFO STREAM``: length, first/last entry...; None if the key does not exist."""

@@ -138,3 +138,32 @@ def cluster_client(redis_cluster, cluster_url: str) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+# --- Redis Sentinel ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sentinel_deployment() -> Iterator[Any]:
+    """A session Sentinel deployment (a primary, two replicas, three sentinels on the
+    machine's Redis 7). Tests must leave it healthy: those that fail over start their own."""
+    from lightbus_sync.testing.redis_sentinel import SentinelDeployment
+
+    try:
+        deployment = SentinelDeployment()
+    except RedisServerNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.cleanup()
+
+
+@pytest.fixture
+def sentinel_url(sentinel_deployment: Any) -> str:
+    """The session Sentinel deployment's URL, healthy and its primary FLUSHALLed."""
+    sentinel_deployment.wait_healthy(30)
+    with sentinel_deployment.client() as client:
+        client.flushall()
+    return sentinel_deployment.url
