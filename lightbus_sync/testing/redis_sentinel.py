@@ -4,8 +4,11 @@
 the primary) and ``sentinels`` sentinels (``redis-server <file> --sentinel``), each a
 :class:`~lightbus_sync.testing.redis_server.RedisServer` on a free 127.0.0.1 port, the
 sentinels monitoring the primary as ``service_name`` with a quorum of 2 and short
-timeouts (``down-after-milliseconds`` 1000, ``failover-timeout`` 4000), so that a
-failover takes a few seconds. :meth:`start` returns once every replica is in sync
+timeouts (``down-after-milliseconds`` 1000 unless ``down_after_ms`` says otherwise,
+``failover-timeout`` 4000), so that a failover takes a few seconds. (A primary that
+does not answer for longer than ``down_after_ms`` is failed over: that includes a
+``CLIENT PAUSE``, since the sentinels' own ``PUBLISH`` is paused and their ``PING``
+waits behind it.) :meth:`start` returns once every replica is in sync
 and every sentinel knows every replica and every other sentinel.
 
 Helpers for failover tests: :meth:`primary` (the server the sentinels name now),
@@ -45,13 +48,14 @@ class SentinelServer(RedisServer):
     """A ``redis-server --sentinel`` monitoring one primary; its config file (which the
     sentinel rewrites as it learns the topology) lives in its directory."""
 
-    def __init__(self, service_name: str, primary_port: int, quorum: int = 2, **kwargs) -> None:
+    def __init__(self, service_name: str, primary_port: int, quorum: int = 2,
+                 down_after_ms: int = DOWN_AFTER_MS, **kwargs) -> None:
         super().__init__(**kwargs)
         self.service_name = service_name
         self.config_path = self.directory / "sentinel.conf"
         self.config_path.write_text("\n".join([
             f"sentinel monitor {service_name} {LOOPBACK} {primary_port} {quorum}",
-            f"sentinel down-after-milliseconds {service_name} {DOWN_AFTER_MS}",
+            f"sentinel down-after-milliseconds {service_name} {down_after_ms}",
             f"sentinel failover-timeout {service_name} {FAILOVER_TIMEOUT_MS}",
             f"sentinel parallel-syncs {service_name} 2",
             "",
@@ -86,6 +90,7 @@ class SentinelDeployment:
         appendonly: bool = False,
         directory: Optional[Path] = None,
         startup_timeout: float = 30.0,
+        down_after_ms: int = DOWN_AFTER_MS,
     ) -> None:
         self.executable = executable or find_redis_server_at_least(7)
         self.service_name = service_name
@@ -105,7 +110,7 @@ class SentinelDeployment:
         ]
         self.sentinel_servers: list[SentinelServer] = [
             SentinelServer(service_name, self.primary_server.port, executable=self.executable,
-                           **place(f"sentinel-{i}"))
+                           down_after_ms=down_after_ms, **place(f"sentinel-{i}"))
             for i in range(sentinels)
         ]
 

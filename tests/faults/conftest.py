@@ -2,7 +2,7 @@
 
 import pytest
 
-from .harness import RESULTS, format_table, stop_all_runners
+from .harness import FAILOVER_HEADER, FAILOVER_RESULTS, RESULTS, format_table, stop_all_runners
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +15,6 @@ def pytest_terminal_summary(terminalreporter):
     if RESULTS:
         terminalreporter.section("fault injection: what the runner survived")
         terminalreporter.write_line(format_table(RESULTS))
+    if FAILOVER_RESULTS:
+        terminalreporter.section("failover: primary, two replicas, three sentinels")
+        terminalreporter.write_line(format_table(FAILOVER_RESULTS, FAILOVER_HEADER))
