@@ -5,9 +5,12 @@ primary only, and a failover in the next moment loses it. With ``min_replicas: N
 (``apis.<name>.event_transport.redis``) a pipeline of writes ends with one
 ``WAIT N timeout``, which returns how many replicas have acknowledged every write made
 so far on that connection; fewer than N after ``min_replicas_timeout`` seconds raises
-``ReplicationNotConfirmed`` naming the event ids. With ``min_replicas_fsync`` it is
-``WAITAOF 0 N timeout`` instead (Redis 7.2+, Valkey 8+): the replicas have also
-fsynced the writes to their append-only files.
+``ReplicationNotConfirmed`` naming the event ids. With ``min_replicas_fsync`` a
+``WAITAOF 0 N timeout`` follows the ``WAIT`` (Redis 7.2+, Valkey 8+): the replicas have
+also fsynced the writes to their append-only files. (``WAITAOF`` straight after the
+writes is answered by replicas before their fsync, so it would wait for their next
+once-a-second acknowledgement; after ``WAIT`` it is asked in a later round and is
+answered at once. The call can then take up to twice ``min_replicas_timeout``.)
 """
 
 from __future__ import annotations
@@ -33,25 +36,29 @@ class ReplicaWait:
         return max(int(self.timeout * 1000), 1)
 
     @property
-    def command(self) -> tuple[Any, ...]:
+    def commands(self) -> list[tuple[Any, ...]]:
+        """What ends a pipeline: ``WAIT``, then with ``fsync`` ``WAITAOF``."""
+        wait: list[tuple[Any, ...]] = [("WAIT", self.replicas, self.timeout_ms)]
         if self.fsync:
-            return ("WAITAOF", 0, self.replicas, self.timeout_ms)
-        return ("WAIT", self.replicas, self.timeout_ms)
+            wait.append(("WAITAOF", 0, self.replicas, self.timeout_ms))
+        return wait
 
-    def add_to(self, pipe: Any) -> None:
-        """Queue the wait as the last command of ``pipe``."""
-        pipe.execute_command(*self.command)
+    def add_to(self, pipe: Any) -> int:
+        """Queue ``commands`` at the end of ``pipe``; return how many replies they add."""
+        for command in self.commands:
+            pipe.execute_command(*command)
+        return len(self.commands)
 
-    def confirmed(self, reply: Any) -> int:
-        """Replicas that confirmed, from the reply of ``command``."""
+    def confirmed(self, replies: Sequence[Any]) -> int:
+        """Replicas that confirmed, from the replies to ``commands``."""
         if self.fsync:
-            return int(reply[1])
-        return int(reply)
+            return int(replies[-1][1])
+        return int(replies[-1])
 
-    def check(self, reply: Any, event_ids: Sequence[str], where: str) -> None:
-        """Raise ``ReplicationNotConfirmed`` unless ``reply`` (to ``command``) counts at
+    def check(self, replies: Sequence[Any], event_ids: Sequence[str], where: str) -> None:
+        """Raise ``ReplicationNotConfirmed`` unless ``replies`` (to ``commands``) count at
         least ``replicas`` replicas. ``where`` names the stream or the Redis."""
-        confirmed = self.confirmed(reply)
+        confirmed = self.confirmed(replies)
         if confirmed >= self.replicas:
             return
         shown = ", ".join(event_ids[:5]) + (f" and {len(event_ids) - 5} more" if len(event_ids) > 5 else "")

