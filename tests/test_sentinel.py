@@ -382,3 +382,16 @@ def test_min_replicas_fsync_on_valkey_waits_for_aof_copies(valkey_sentinel_deplo
             bus.sent.ping.fire(n=2)
     finally:
         bus.close()
+
+
+def test_recording_a_bus_with_min_replicas_needs_no_replica(redis_url):
+    from lightbus_sync.testing import record_events
+
+    bus = _bus(redis_url, min_replicas=2)
+    try:
+        with record_events(bus) as recorder:
+            bus.sent.ping.fire(n=5)
+            bus.sent.ping.fire_many([{"n": 6}])
+        assert [m.kwargs["n"] for m in recorder.fired()] == [5, 6]
+    finally:
+        bus.close()

@@ -84,13 +84,16 @@ class RecordingTransport:
                 self._seq += 1
             return f"{self._last_ms}-{self._seq}"
 
-    def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float) -> str:
+    def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float,
+                  replication: Any = None) -> str:
+        """Record the entry (``replication``, a ``min_replicas`` wait, has nothing to wait for)."""
         stream_id = self._next_id()
         self._recorder._record([(stream, fields, stream_id)])
         return stream_id
 
     def add_events(
-        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float
+        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float,
+        replication: Any = None,
     ) -> list[str]:
         ids = [self._next_id() for _ in items]
         self._recorder._record([(stream, fields, sid) for (stream, fields), sid in zip(items, ids)])
