@@ -394,13 +394,18 @@ class RedisTransport:
 
     def dead_letter(
         self, stream: str, dead_stream: str, attempts_key: str, group: str, entry_id: bytes,
-        fields: Sequence[Any], max_length: int,
+        fields: Sequence[Any], max_length: int, replication: Optional[ReplicaWait] = None,
+        event_id: Optional[str] = None,
     ) -> bytes:
         """Atomically add ``fields`` to ``dead_stream``, ``XACK`` the entry and drop its
-        attempt counter (field ``<group> <id>`` of ``attempts_key``)."""
-        script = self._scripts["dead_letter"]
-        return script(keys=[stream, dead_stream, attempts_key], args=[group, entry_id, max_length or 0, *fields],
-                      client=self.client)
+        attempt counter (field ``<group> <id>`` of ``attempts_key``).
+
+        With ``replication``, then ``WAIT`` (one pipeline): ``ReplicationNotConfirmed``
+        (naming ``event_id``, else the entry id) if too few replicas confirm. The script's
+        writes replicate together: if a failover loses them, the entry is pending again."""
+        keys, args = [stream, dead_stream, attempts_key], [group, entry_id, max_length or 0, *fields]
+        return self._script_replicated("dead_letter", keys, args, replication,
+                                       event_id or _text(entry_id), f"dead letter to {dead_stream}")
 
     def delete_consumer_if_idle(self, stream: str, group: str, consumer: str) -> bool:
         """Delete ``consumer`` from the group only if it has no pending entries and is not
@@ -577,17 +582,39 @@ class RedisTransport:
         return sorted(names)
 
     def replay_dead_letter(
-        self, dead_stream: str, replay_stream: str, dead_id: str, group: str, fields: Sequence[Any]
+        self, dead_stream: str, replay_stream: str, dead_id: str, group: str, fields: Sequence[Any],
+        replication: Optional[ReplicaWait] = None, event_id: Optional[str] = None,
     ) -> Optional[str]:
         """Atomically: if entry ``dead_id`` is still in ``dead_stream``, make sure ``group``
         exists on ``replay_stream`` (at 0), ``XADD`` ``fields`` there and ``XDEL`` the dead
         entry. Returns the new id, or None if the dead entry was gone (already replayed or
-        purged). If the script fails, the dead entry is not removed."""
-        script = self._scripts["replay_dead_letter"]
-        new_id = script(keys=[dead_stream, replay_stream], args=[dead_id, group, *fields], client=self.client)
+        purged). If the script fails, the dead entry is not removed.
+
+        With ``replication``, then ``WAIT`` (one pipeline): ``ReplicationNotConfirmed``
+        (naming ``event_id``, else ``dead_id``) if too few replicas confirm; if a failover
+        then loses the replay, the dead letter is back in ``dead_stream``."""
+        new_id = self._script_replicated("replay_dead_letter", [dead_stream, replay_stream],
+                                         [dead_id, group, *fields], replication, event_id or dead_id,
+                                         f"replay to {replay_stream}")
         if new_id is None:
             return None
         return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
+
+    def _script_replicated(
+        self, name: str, keys: Sequence[str], args: Sequence[Any], replication: Optional[ReplicaWait],
+        event_id: str, what: str,
+    ) -> Any:
+        """Run Lua script ``name``; with ``replication``, followed by its wait in one
+        pipeline, raising ``ReplicationNotConfirmed`` if too few replicas confirm."""
+        script = self._scripts[name]
+        if replication is None:
+            return script(keys=list(keys), args=list(args), client=self.client)
+        with self.waiting_client(replication).pipeline(transaction=False) as pipe:
+            script(keys=list(keys), args=list(args), client=pipe)
+            replication.add_to(pipe)
+            result, *waits = self._replicated(pipe.execute, replication)()
+        replication.check(waits, [event_id], f"Redis at {self.safe_url}, {what}")
+        return result
 
     def delete_entries(self, stream: str, ids: Sequence[str]) -> int:
         """``XDEL stream id...`` in batches; returns how many existed and were deleted."""
@@ -600,6 +627,10 @@ class RedisTransport:
 
 def _named(reply: Any) -> list[tuple[str, Any]]:
     return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _id_key(entry_id: bytes) -> tuple[int, int]:

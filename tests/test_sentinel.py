@@ -395,3 +395,41 @@ def test_recording_a_bus_with_min_replicas_needs_no_replica(redis_url):
         assert [m.kwargs["n"] for m in recorder.fired()] == [5, 6]
     finally:
         bus.close()
+
+
+# --- the runner's own writes that carry events --------------------------------------------
+
+
+def test_dead_letter_and_replay_scripts_wait_for_replicas(sentinel_deployment, sentinel_url):
+    from lightbus_sync.replication import ReplicaWait
+    from lightbus_sync.transport import RedisTransport
+
+    transport = RedisTransport(sentinel_url, socket_timeout=1)
+    dead, replay = "{sent.*:stream}:dead", "{sent.*:stream}:replay:g"
+    try:
+        with sentinel_deployment.client() as primary:
+            entry_id = primary.xadd(STREAM, {"id": "e1"})
+            primary.xgroup_create(STREAM, "g", id="0")
+            primary.xreadgroup("g", "c", {STREAM: ">"})
+            dead_id = transport.dead_letter(STREAM, dead, "{sent.*:stream}:attempts", "g", entry_id,
+                                            ["id", "e1", "dl:reason", "test"], 0, ReplicaWait(2, 2.0), "e1")
+            for replica in sentinel_deployment.replicas():  # WAIT returned: both hold it already
+                with replica.client() as client:
+                    assert client.xrange(dead, dead_id, dead_id)
+                    assert client.xpending(STREAM, "g")["pending"] == 0
+            new_id = transport.replay_dead_letter(dead, replay, dead_id.decode(), "g", ["id", "e1"],
+                                                  ReplicaWait(2, 2.0), "e1")
+            assert new_id and primary.xlen(dead) == 0
+            other = primary.xadd(STREAM, {"id": "e2"})
+            primary.xreadgroup("g", "c", {STREAM: ">"})
+            with pytest.raises(ReplicationNotConfirmed, match=r"dead letter to .*e2"):
+                transport.dead_letter(STREAM, dead, "{sent.*:stream}:attempts", "g", other,
+                                      ["id", "e2"], 0, ReplicaWait(3, 0.2), "e2")
+            assert primary.xlen(dead) == 1  # written (and acked) on the primary, not confirmed
+            [(again, _)] = primary.xrange(dead)
+            with pytest.raises(ReplicationNotConfirmed, match=r"replay to .*e2"):
+                transport.replay_dead_letter(dead, replay, again.decode(), "g", ["id", "e2"], ReplicaWait(3, 0.2),
+                                             "e2")
+            assert primary.xlen(dead) == 0 and primary.xlen(replay) == 2
+    finally:
+        transport.close()
