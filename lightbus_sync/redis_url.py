@@ -67,17 +67,22 @@ def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     if path not in ("", "0"):
         raise ValueError(f"invalid Redis Cluster URL {redact(url)!r}: a cluster has only database 0, got /{path}")
     userinfo, at, hosts = netloc.rpartition("@")
-    options: dict[str, Any] = {}
-    if at:
-        user, colon, password = userinfo.partition(":")
-        if user:
-            options["username"] = unquote(user)
-        if colon:
-            options["password"] = unquote(password)
+    options = _credentials(userinfo) if at else {}
     if scheme.lower() == "rediss+cluster":
         options["ssl"] = True
     nodes = _parse_nodes(url, hosts, "Redis Cluster URL")
     return nodes, options
+
+
+def _credentials(userinfo: str) -> dict[str, str]:
+    """``[user][:password]`` (percent-encoded) -> ``username`` / ``password`` options."""
+    options = {}
+    user, colon, password = userinfo.partition(":")
+    if user:
+        options["username"] = unquote(user)
+    if colon:
+        options["password"] = unquote(password)
+    return options
 
 
 def _parse_nodes(url: str, hosts: str, kind: str, default_port: int = 6379) -> list[tuple[str, int]]:
@@ -195,14 +200,8 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
             f"(db a number), got /{path}"
         )
     service_name, db = parts[0], int(parts[1]) if len(parts) == 2 else 0
-    redis_options: dict[str, Any] = {"db": db}
+    redis_options: dict[str, Any] = {"db": db, **(_credentials(userinfo) if at else {})}
     sentinel_options: dict[str, Any] = {}
-    if at:
-        user, colon, password = userinfo.partition(":")
-        if user:
-            redis_options["username"] = unquote(user)
-        if colon:
-            redis_options["password"] = unquote(password)
     ssl = scheme.lower() == "rediss+sentinel"
     sentinel_ssl: Optional[bool] = None
     tls: dict[str, Any] = {}

@@ -457,8 +457,8 @@ class RedisTransport:
     def sentinel_view(self) -> Optional[dict]:
         """For a Sentinel URL: ``service_name``, ``primary`` (host, port) as the sentinels
         name it, ``sentinels`` (how many the URL lists) and ``sentinels_up`` (how many
-        answer ``PING``). None for other URLs. Raises ``redis.ConnectionError`` if no
-        sentinel names a primary that is up."""
+        answer ``PING``), ``error`` (why no primary is known, else None; ``primary`` is
+        then None). None for other URLs."""
         client = self.client
         if not isinstance(client, SentinelRedis):
             return None
@@ -469,7 +469,12 @@ class RedisTransport:
                 up += 1
             except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
                 pass
-        return {"service_name": client.service_name, "primary": client.primary_address(),
+        primary, error = None, None
+        try:
+            primary = client.primary_address()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        return {"service_name": client.service_name, "primary": primary, "error": error,
                 "sentinels": len(client.sentinel.sentinels), "sentinels_up": up}
 
     def stream_info(self, stream: str) -> Optional[dict]:

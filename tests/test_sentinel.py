@@ -433,3 +433,19 @@ def test_dead_letter_and_replay_scripts_wait_for_replicas(sentinel_deployment, s
             assert primary.xlen(dead) == 0 and primary.xlen(replay) == 2
     finally:
         transport.close()
+
+
+def test_status_when_no_sentinel_answers():
+    from lightbus_sync.ops.replication import render_replication, replication_status
+
+    server = RedisServer()  # a free port, never started
+    port = server.port
+    server.cleanup()
+    bus = _bus(f"redis+sentinel://127.0.0.1:{port}/mymaster")
+    try:
+        [replication] = replication_status([bus.transport_for("default")])
+        assert replication.primary is None and replication.sentinels_up == 0
+        assert "no primary found for 'mymaster'" in replication.error
+        assert "unreachable: MasterNotFoundError" in render_replication([replication])
+    finally:
+        bus.close()

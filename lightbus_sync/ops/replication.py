@@ -63,14 +63,12 @@ def replication_status(transports: Iterable[Any]) -> list[ReplicationStatus]:
 
 
 def _one(transport: Any) -> Optional[ReplicationStatus]:
-    try:
-        view = transport.sentinel_view()
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        client = transport.client
-        return ReplicationStatus(transport.safe_url, client.service_name, None, len(client.sentinel.sentinels), 0,
-                                 error=f"{type(exc).__name__}: {exc}")
+    view = transport.sentinel_view()
     if view is None:
         return None
+    if view["primary"] is None:
+        return ReplicationStatus(transport.safe_url, view["service_name"], None, view["sentinels"],
+                                 view["sentinels_up"], error=view["error"])
     host, port = view["primary"]
     status = ReplicationStatus(transport.safe_url, view["service_name"], f"{host}:{port}", view["sentinels"],
                                view["sentinels_up"])

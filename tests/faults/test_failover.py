@@ -87,15 +87,18 @@ def _run_through_a_fault(deployment, tmp_path, name, fault, *, rate=300, count=1
     return result
 
 
-def test_primary_killed_under_load(deployment, tmp_path):
-    def kill_primary() -> float:
-        old = deployment.primary()
-        started = time.monotonic()
-        old.kill()
-        deployment.wait_for_new_primary(old.port)
-        return time.monotonic() - started
+def _kill_primary(deployment: SentinelDeployment) -> float:
+    """SIGKILL the primary; the seconds until a replica has taken over."""
+    old = deployment.primary()
+    started = time.monotonic()
+    old.kill()
+    deployment.wait_for_new_primary(old.port)
+    return time.monotonic() - started
 
-    _run_through_a_fault(deployment, tmp_path, "primary SIGKILLed (min_replicas 1)", kill_primary)
+
+def test_primary_killed_under_load(deployment, tmp_path):
+    _run_through_a_fault(deployment, tmp_path, "primary SIGKILLed (min_replicas 1)",
+                         lambda: _kill_primary(deployment))
 
 
 def test_planned_failover_under_load(deployment, tmp_path):
@@ -111,15 +114,8 @@ def test_planned_failover_under_load(deployment, tmp_path):
 
 def test_one_sentinel_down_the_whole_time(deployment, tmp_path):
     deployment.sentinel_servers[0].kill()  # the first one the URL lists
-
-    def kill_primary() -> float:
-        old = deployment.primary()
-        started = time.monotonic()
-        old.kill()
-        deployment.wait_for_new_primary(old.port)
-        return time.monotonic() - started
-
-    _run_through_a_fault(deployment, tmp_path, "one sentinel down + primary SIGKILLed", kill_primary)
+    _run_through_a_fault(deployment, tmp_path, "one sentinel down + primary SIGKILLed",
+                         lambda: _kill_primary(deployment))
 
 
 @pytest.mark.parametrize("deployment", [{"down_after_ms": 6000}], indirect=True)
