@@ -40,6 +40,7 @@ from .errors import (
     UnsupportedParameterType,
 )
 from .message import EventMessage
+from .observers import DeliveryInfo, Observer
 from .runner import Runner
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "BusUnavailable",
     "ConfigurationError",
     "DeadLetter",
+    "DeliveryInfo",
     "DuplicateListener",
     "Event",
     "EventClient",
@@ -65,6 +67,7 @@ __all__ = [
     "MalformedEntry",
     "MissingParameter",
     "NO_DEFAULT",
+    "Observer",
     "Parameter",
     "PositionalArgumentsNotAllowed",
     "ReplicationNotConfirmed",

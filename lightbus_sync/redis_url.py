@@ -1,5 +1,5 @@
 """Redis URLs: checking and parsing them, and showing them without secrets (clients are
-made from them in ``redis_client.py``)."""
+made from them in ``clients.py``)."""
 
 from __future__ import annotations
 

@@ -55,9 +55,11 @@ class ReplicaWait:
             return int(replies[-1][1])
         return int(replies[-1])
 
-    def check(self, replies: Sequence[Any], event_ids: Sequence[str], where: str) -> None:
+    def check(self, replies: Sequence[Any], event_ids: Sequence[str], where: str,
+              entry_ids: Sequence[str] = ()) -> None:
         """Raise ``ReplicationNotConfirmed`` unless ``replies`` (to ``commands``) count at
-        least ``replicas`` replicas. ``where`` names the stream or the Redis."""
+        least ``replicas`` replicas. ``where`` names the stream or the Redis;
+        ``entry_ids`` the entries written."""
         confirmed = self.confirmed(replies)
         if confirmed >= self.replicas:
             return
@@ -68,5 +70,5 @@ class ReplicaWait:
             f"{shown} within min_replicas_timeout={self.timeout:g}s; the entry may exist on the primary only "
             f"(a failover now would lose it). Firing again with the same event id is safe for consumers "
             f"that de-duplicate",
-            event_ids=tuple(event_ids), required=self.replicas, confirmed=confirmed,
+            event_ids=tuple(event_ids), entry_ids=tuple(entry_ids), required=self.replicas, confirmed=confirmed,
         )

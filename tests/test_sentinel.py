@@ -16,7 +16,7 @@ import redis
 import lightbus_sync
 from lightbus_sync import Api, BusUnavailable, ConfigurationError, Event, Parameter, ReplicationNotConfirmed
 from lightbus_sync.errors import TransportError
-from lightbus_sync.redis_client import SentinelRedis, make_client
+from lightbus_sync.clients import SentinelRedis, make_client
 from lightbus_sync.redis_url import check_url, parse_sentinel_url, redact
 from lightbus_sync.testing.redis_server import RedisServer
 
