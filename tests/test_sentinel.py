@@ -449,3 +449,74 @@ def test_status_when_no_sentinel_answers():
         assert "unreachable: MasterNotFoundError" in render_replication([replication])
     finally:
         bus.close()
+
+
+def _dead_letter_through_a_runner(url: str, **redis_config):
+    """A runner dead-letters one event (its handler raises DeadLetter); returns the bus
+    (still open) once the dead letter is on the primary."""
+    bus = _bus(url, acknowledgement_timeout=2, reclaim_interval=0.2, block_ms=100, **redis_config)
+
+    def refuse(n: int) -> None:
+        raise lightbus_sync.DeadLetter(f"no {n}")
+
+    bus.sent.ping.listen(refuse, listener_name="refuser", since="0")
+    message = bus.sent.ping.fire(n=1)
+    return bus, message
+
+
+def test_runner_dead_letters_wait_for_replicas(sentinel_deployment, sentinel_url, caplog):
+    from lightbus_sync.ops.dead_letters import list_dead_letters, replay
+
+    bus, message = _dead_letter_through_a_runner(sentinel_url, min_replicas=2, min_replicas_timeout=2)
+    caplog.set_level("WARNING")
+    dead = "{sent.*:stream}:dead"
+    try:
+        with sentinel_deployment.client() as primary:
+            with bus.listening():
+                deadline = time.monotonic() + 20
+                while not primary.xlen(dead) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            assert primary.xlen(dead) == 1
+        assert "not confirmed by replicas" not in caplog.text
+        for replica in sentinel_deployment.replicas():
+            with replica.client() as client:
+                [(_, fields)] = client.xrange(dead)
+                assert fields[b"dl:event_id"].decode() == message.id
+        letters = list_dead_letters(bus)
+        result = replay(bus, letters)
+        assert len(result.replayed) == 1 and not result.unconfirmed
+        for replica in sentinel_deployment.replicas():
+            with replica.client() as client:
+                assert client.xlen(dead) == 0 and client.xlen("{sent.*:stream}:replay:sent-refuser") == 1
+    finally:
+        bus.close()
+
+
+def test_runner_dead_letters_not_confirmed_are_logged_not_retried(sentinel_deployment, sentinel_url, caplog):
+    from lightbus_sync.ops.dead_letters import list_dead_letters, replay
+
+    # fire() would refuse min_replicas 3 (two replicas): fire with a bus without it.
+    firing = _bus(sentinel_url)
+    firing.sent.ping.fire(n=1)
+    firing.close()
+    bus = _bus(sentinel_url, acknowledgement_timeout=2, reclaim_interval=0.2, block_ms=100, min_replicas=3,
+               min_replicas_timeout=0.2)
+    bus.sent.ping.listen(lambda n: (_ for _ in ()).throw(lightbus_sync.DeadLetter("no")), listener_name="refuser",
+                         since="0")
+    dead = "{sent.*:stream}:dead"
+    try:
+        with sentinel_deployment.client() as primary:
+            with caplog.at_level("WARNING"), bus.listening():
+                deadline = time.monotonic() + 20
+                while not primary.xlen(dead) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.5)
+            assert primary.xlen(dead) == 1  # once: not retried
+            assert primary.xpending(STREAM, "sent-refuser")["pending"] == 0
+        assert "not confirmed by replicas" in caplog.text and "2 of min_replicas=3" in caplog.text
+        result = replay(bus, list_dead_letters(bus))
+        assert len(result.replayed) == 1 and result.replayed[0].new_id
+        [(dead_id, why)] = result.unconfirmed
+        assert dead_id == result.replayed[0].dead_id and "2 of min_replicas=3" in why
+    finally:
+        bus.close()
