@@ -89,10 +89,17 @@ class Acker:
                     self._unacked = 0
                     delay.reset()
                 else:
-                    if stopping and self._deadline is not None and time.monotonic() >= self._deadline:
-                        logger.error("stopping with %d entries not acked; they stay pending for reclaim", len(batch))
-                        return
-                    time.sleep(delay.next())
+                    pause = delay.next()
+                    if stopping and self._deadline is not None:
+                        # Never retry past the deadline: once stop() has reported these
+                        # entries unacked they must stay pending, even if Redis comes back.
+                        remaining = self._deadline - time.monotonic()
+                        if remaining <= 0:
+                            logger.error("stopping with %d entries not acked; they stay pending for reclaim",
+                                         len(batch))
+                            return
+                        pause = min(pause, remaining)
+                    time.sleep(pause)
                     continue
             if stopping and self._queue.empty():
                 return
