@@ -17,6 +17,7 @@ from .api import NO_DEFAULT, Api, Event, Parameter
 from .bus import ApiClient, Bus, EventClient, create
 from .config import RootConfig, load_config
 from .errors import (
+    AccessRefused,
     BusUnavailable,
     ConfigurationError,
     DeadLetter,
@@ -31,8 +32,10 @@ from .errors import (
     MalformedEntry,
     MissingParameter,
     PositionalArgumentsNotAllowed,
+    RedisOutOfMemory,
     ReplicationNotConfirmed,
     SchemaMismatch,
+    ScriptRefused,
     TransportError,
     UnexpectedParameter,
     UnknownApi,
@@ -46,6 +49,7 @@ from .runner import Runner
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessRefused",
     "Api",
     "ApiClient",
     "Bus",
@@ -70,10 +74,12 @@ __all__ = [
     "Observer",
     "Parameter",
     "PositionalArgumentsNotAllowed",
+    "RedisOutOfMemory",
     "ReplicationNotConfirmed",
     "RootConfig",
     "Runner",
     "SchemaMismatch",
+    "ScriptRefused",
     "TransportError",
     "UnexpectedParameter",
     "UnknownApi",

@@ -19,12 +19,12 @@ from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotC
 
 from .backoff import Backoff
 from .cluster import group_by_slot, is_cluster_client
-from .errors import BusUnavailable, TransportError
+from .errors import BusUnavailable, RedisOutOfMemory, ScriptRefused, TransportError
 from .clients import SentinelRedis, make_client, url_socket_timeout
 from .keys import SCHEMAS_SET, schema_key
 from .redis_url import is_cluster_url, redact
 from .replication import ReplicaWait
-from .stream_ids import parse_id
+from .stream_ids import as_text, parse_id
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def is_transient_reply(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLY_PREFIXES)
 
 
-def _is_permanent(exc: BaseException) -> bool:
+def is_permanent(exc: BaseException) -> bool:
     """Connection failures that no retry can fix: a refused password or ACL user
     (``AuthenticationError``), a TLS certificate that does not verify."""
     if isinstance(exc, redis.AuthenticationError):
@@ -116,7 +116,8 @@ class RedisTransport:
 
         Transient failures are retried with exponential backoff (50 ms doubling, at most
         1 s, with jitter); then ``BusUnavailable`` is raised naming the redacted URL.
-        Other Redis errors raise ``TransportError`` at once, and so do connection
+        ``OOM`` raises ``RedisOutOfMemory`` at once; other Redis errors raise
+        ``TransportError`` at once, and so do connection
         failures no retry can fix (a refused password or ACL user, a TLS certificate
         that does not verify).
 
@@ -131,13 +132,18 @@ class RedisTransport:
             try:
                 return operation()
             except TRANSIENT_ERRORS as exc:
-                if _is_permanent(exc):
+                if is_permanent(exc):
                     raise TransportError(
                         f"Redis at {self.safe_url} refused the connection for {what}: "
                         f"{type(exc).__name__}: {exc} (retrying will not help: check the URL's "
                         f"user, password and TLS settings)"
                     ) from None
                 last_error: BaseException = exc
+            except redis.OutOfMemoryError as exc:
+                raise RedisOutOfMemory(
+                    f"Redis at {self.safe_url} is out of memory (OOM) and refused {what}: {exc} "
+                    f"(free memory: let consumers catch up so streams can be trimmed, or raise maxmemory)"
+                ) from exc
             except redis.ResponseError as exc:
                 if str(exc).startswith(_TRANSIENT_REPLY_PREFIXES):
                     last_error = exc
@@ -205,7 +211,7 @@ class RedisTransport:
         what = f"XADD {items[0][0]}" if len(items) == 1 else f"XADD x{len(items)} (pipelined)"
         replies = self.call_with_retry(what, self._replicated(pipelined_xadd, replication), timeout)
         waits = replies[len(items):]
-        ids = [_text(i) for i in replies[:len(items)]]
+        ids = [as_text(i) for i in replies[:len(items)]]
         if replication is not None:
             replication.check(waits, [str(fields.get("id", "?")) for _, fields in items],
                               f"Redis at {self.safe_url}, stream {items[0][0]}", ids)
@@ -418,14 +424,17 @@ class RedisTransport:
         event_id: Optional[str] = None,
     ) -> bytes:
         """Atomically add ``fields`` to ``dead_stream``, ``XACK`` the entry and drop its
-        attempt counter (field ``<group> <id>`` of ``attempts_key``).
+        attempt counter (field ``<group> <id>`` of ``attempts_key``). A refusal (ACL,
+        OOM...) raises ``ScriptRefused`` saying whether anything changed.
 
         With ``replication``, then ``WAIT`` (one pipeline): ``ReplicationNotConfirmed``
         (naming ``event_id``, else the entry id) if too few replicas confirm. The script's
         writes replicate together: if a failover loses them, the entry is pending again."""
         keys, args = [stream, dead_stream, attempts_key], [group, entry_id, max_length or 0, *fields]
-        return self._script_replicated("dead_letter", keys, args, replication,
-                                       event_id or _text(entry_id), f"dead letter to {dead_stream}")
+        return self._script_replicated(
+            "dead_letter", keys, args, replication, event_id or as_text(entry_id), f"dead letter to {dead_stream}",
+            refused=(f"dead-lettering entry {as_text(entry_id)} of {stream}", "DEADLETTER"),
+        )
 
     def delete_consumer_if_idle(self, stream: str, group: str, consumer: str) -> bool:
         """Delete ``consumer`` from the group only if it has no pending entries and is not
@@ -618,29 +627,69 @@ class RedisTransport:
         With ``replication``, then ``WAIT`` (one pipeline): ``ReplicationNotConfirmed``
         (naming ``event_id``, else ``dead_id``) if too few replicas confirm; if a failover
         then loses the replay, the dead letter is back in ``dead_stream``."""
-        new_id = self._script_replicated("replay_dead_letter", [dead_stream, replay_stream],
-                                         [dead_id, group, *fields], replication, event_id or dead_id,
-                                         f"replay to {replay_stream}")
+        new_id = self._script_replicated(
+            "replay_dead_letter", [dead_stream, replay_stream], [dead_id, group, *fields], replication,
+            event_id or dead_id, f"replay to {replay_stream}",
+            refused=(f"replaying dead letter {dead_id} of {dead_stream}", "REPLAY"),
+        )
         if new_id is None:
             return None
         return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
 
     def _script_replicated(
         self, name: str, keys: Sequence[str], args: Sequence[Any], replication: Optional[ReplicaWait],
-        event_id: str, what: str,
+        event_id: str, what: str, refused: tuple[str, str],
     ) -> Any:
         """Run Lua script ``name``; with ``replication``, followed by its wait in one
-        pipeline, raising ``ReplicationNotConfirmed`` if too few replicas confirm."""
+        pipeline, raising ``ReplicationNotConfirmed`` if too few replicas confirm. An
+        error reply that is not transient raises ``ScriptRefused`` (``refused``: what the
+        script does, and the tag its error replies start with)."""
         script = self._scripts[name]
-        if replication is None:
-            return script(keys=list(keys), args=list(args), client=self.client)
-        with self.waiting_client(replication).pipeline(transaction=False) as pipe:
-            script(keys=list(keys), args=list(args), client=pipe)
-            replication.add_to(pipe)
-            result, *waits = self._replicated(pipe.execute, replication)()
+        try:
+            if replication is None:
+                return script(keys=list(keys), args=list(args), client=self.client)
+            with self.waiting_client(replication).pipeline(transaction=False) as pipe:
+                script(keys=list(keys), args=list(args), client=pipe)
+                replication.add_to(pipe)
+                result, *waits = self._replicated(pipe.execute, replication)()
+        except redis.ResponseError as exc:
+            if is_transient_reply(exc):
+                raise
+            raise _script_refused(exc, *refused) from exc
         if result is not None:  # None: the script wrote nothing
-            replication.check(waits, [event_id], f"Redis at {self.safe_url}, {what}", [_text(result)])
+            replication.check(waits, [event_id], f"Redis at {self.safe_url}, {what}", [as_text(result)])
         return result
+
+    def trim_stream(self, stream: str, min_id: str, *, acked: bool = False, approximate: bool = True) -> int:
+        """``XTRIM stream MINID [~|=] min_id [ACKED]``: remove entries older than ``min_id``;
+        returns how many went. ``acked`` (Redis 8.2+) keeps any entry some consumer group
+        has not read and acknowledged. ``approximate`` trims whole radix-tree nodes only
+        (Redis 8.2 removes nothing for ``~`` with ``ACKED``: use exact trims there)."""
+        args: list[Any] = ["XTRIM", stream, "MINID", "~" if approximate else "=", min_id]
+        if acked:
+            args.append("ACKED")
+        return int(self.client.execute_command(*args))
+
+    def check_connection(self, timeout: float) -> None:
+        """``PING`` (retried like a write for up to ``timeout`` seconds). Raises
+        ``TransportError`` at once for a refused password or user (see ``call_with_retry``),
+        ``BusUnavailable`` if Redis stays unreachable."""
+        self.call_with_retry("PING", self.client.ping, timeout)
+
+    def refused_commands(self, commands: Sequence[Sequence[str]]) -> list[int]:
+        """Indexes (0-based) of ``commands`` the connected user may not run (Redis 7+:
+        a script calling ``redis.acl_check_cmd``). Raises ``TransportError`` if the
+        script itself is refused (no ``EVALSHA``/``SCRIPT LOAD``)."""
+        args: list[Any] = []
+        for command in commands:
+            args += [len(command), *command]
+        try:
+            reply = self._scripts["check_commands"](keys=[], args=args, client=self.client)
+        except redis.ResponseError as exc:
+            raise TransportError(
+                f"Redis at {self.safe_url} refused the permission check (EVALSHA/EVAL of a script): {exc}"
+            ) from exc
+        return [int(i) - 1 for i in reply]
 
     def delete_entries(self, stream: str, ids: Sequence[str]) -> int:
         """``XDEL stream id...`` in batches; returns how many existed and were deleted."""
@@ -651,12 +700,20 @@ class RedisTransport:
         return deleted
 
 
+def _script_refused(exc: redis.ResponseError, what: str, tag: str) -> ScriptRefused:
+    """A script's error reply as ScriptRefused: ``<tag> partial: ...`` left something
+    changed; any other error (``<tag> unchanged: ...``, a refused EVALSHA, a script
+    error before its first write) left everything as it was."""
+    message = str(exc)
+    if message.startswith(f"{tag} partial: "):
+        return ScriptRefused(f"{what} failed part-way: {message[len(tag) + 10:]}", unchanged=False)
+    if message.startswith(f"{tag} unchanged: "):
+        message = message[len(tag) + 12:]
+    return ScriptRefused(f"{what} refused, nothing changed: {message}", unchanged=True)
+
+
 def _named(reply: Any) -> list[tuple[str, Any]]:
     return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _LUA_DIR = Path(__file__).with_name("lua")

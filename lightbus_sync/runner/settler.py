@@ -29,7 +29,7 @@ import redis
 
 from ..backoff import Backoff
 from ..dead_letter_record import encode_dead_letter
-from ..errors import ReplicationNotConfirmed
+from ..errors import ReplicationNotConfirmed, ScriptRefused
 from ..keys import attempts_field, attempts_key, dead_letter_stream, original_stream, retry_mark_field
 from ..transport import TRANSIENT_ERRORS
 from .acker import Acker
@@ -133,7 +133,8 @@ class Settler:
     def dead_letter(self, work: Work, error: Optional[BaseException], *, reason: str, event_id: str = "") -> bool:
         """Move the entry to ``{stream}:dead`` with why, and ack it (one atomic script);
         True once done. Retried while Redis is away; if the runner stops first, the
-        entry stays pending (False)."""
+        entry stays pending (False). If Redis refuses it (``ScriptRefused``: nothing
+        changed, or the error says what did), it stays pending too (False)."""
         route = work.route
         error_text = "" if error is None else describe_error(error, with_type=False)
         stream = original_stream(work.stream)  # a replayed entry dead-letters like the original
@@ -153,6 +154,17 @@ class Settler:
                     route.settings.replication, event_id or None,
                 )
                 break
+            except ScriptRefused as exc:  # an ACL denial, OOM...: the script says what it changed
+                if exc.unchanged:
+                    logger.error("could not dead-letter entry %s of %s for listener %r: %s; the entry stays "
+                                 "pending and will be retried after the acknowledgement timeout",
+                                 work.entry_id.decode(), work.stream, route.name, exc)
+                else:
+                    logger.error("dead-lettering entry %s of %s for listener %r was refused part-way: %s; the "
+                                 "entry stays pending (it may be dead-lettered twice)",
+                                 work.entry_id.decode(), work.stream, route.name, exc)
+                self.leave_pending(work)
+                return False
             except ReplicationNotConfirmed as exc:
                 # Written and acked on the primary. If a failover loses it, the entry is
                 # pending again there (the script's writes replicate together): delivered

@@ -73,7 +73,7 @@ def _run_through_a_fault(deployment, tmp_path, name, fault, *, rate=300, count=1
     """Two runners and a producer (min_replicas 1) through ``fault()`` (which returns the
     failover time, or None); then every confirmed event must be handled."""
     runners = Runners(deployment, tmp_path, count=2).start()
-    producer = Producer(deployment.url, rate=rate, redis_config=CONFIRMED).start(0, count)
+    producer = Producer(deployment.url, rate=rate, redis_settings=CONFIRMED).start(0, count)
     time.sleep(before)
     failover_seconds = fault()
     producer.join(timeout=150)
@@ -147,7 +147,7 @@ def test_replicas_stopped_then_primary_killed(deployment, tmp_path, min_replicas
     outgrows the buffers, as it would with a longer outage."""
     config = {"min_replicas": min_replicas, "min_replicas_timeout": 0.5}
     padded = threading.Event()
-    producer = Producer(deployment.url, rate=200, redis_config=config,
+    producer = Producer(deployment.url, rate=200, redis_settings=config,
                         modes=lambda seq: "ok" + ("-" * 50_000 if padded.is_set() else "")).start(0, 100_000)
     time.sleep(1.0)
     old = deployment.primary()
