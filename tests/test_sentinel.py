@@ -520,3 +520,31 @@ def test_runner_dead_letters_not_confirmed_are_logged_not_retried(sentinel_deplo
         assert dead_id == result.replayed[0].dead_id and "2 of min_replicas=3" in why
     finally:
         bus.close()
+
+
+def test_a_runner_user_without_wait_is_refused_at_start_with_min_replicas(redis7_server):
+    from lightbus_sync import AccessRefused
+    from lightbus_sync.access import PRODUCER_ACL, RUNNER_ACL
+
+    redis7_server.flushall()
+    with redis7_server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "runner", "reset", "on", ">secret", *RUNNER_ACL)
+        admin.execute_command("ACL", "SETUSER", "waiter", "reset", "on", ">secret", *RUNNER_ACL, "+wait")
+    try:
+        for user, refused in (("runner", True), ("waiter", False)):
+            bus = _bus(f"redis://{user}:secret@127.0.0.1:{redis7_server.port}/0", min_replicas=1)
+            bus.sent.ping.listen(lambda n: None, listener_name="l")
+            try:
+                if refused:
+                    with pytest.raises(AccessRefused, match=r"may not run WAIT: grant") as caught:
+                        lightbus_sync.Runner(bus).start()
+                    assert "secret" not in str(caught.value)
+                else:
+                    runner = lightbus_sync.Runner(bus).start()
+                    runner.stop(5)
+            finally:
+                bus.close()
+        assert "+wait" not in PRODUCER_ACL and "+wait" not in RUNNER_ACL  # only with min_replicas
+    finally:
+        with redis7_server.client() as admin:
+            admin.execute_command("ACL", "DELUSER", "runner", "waiter")
