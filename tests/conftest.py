@@ -207,12 +207,8 @@ def valkey9_server() -> Iterator[RedisServer]:
         executable = find_valkey_server()
     except RedisServerNotFound as exc:
         pytest.fail(str(exc), pytrace=False)
-    server = RedisServer(executable=executable)
-    try:
-        server.start()
+    with RedisServer(executable=executable) as server:  # started, cleaned up at the end
         yield server
-    finally:
-        server.cleanup()
 
 
 # --- Redis Sentinel ----------------------------------------------------------------------
@@ -228,11 +224,8 @@ def sentinel_deployment() -> Iterator[Any]:
         deployment = SentinelDeployment()
     except RedisServerNotFound as exc:
         pytest.fail(str(exc), pytrace=False)
-    try:
-        deployment.start()
+    with deployment:  # started, cleaned up at the end
         yield deployment
-    finally:
-        deployment.cleanup()
 
 
 @pytest.fixture
