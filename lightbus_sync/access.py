@@ -2,7 +2,8 @@
 
 Each role's commands are listed with the keys they touch (ACL key patterns apply):
 
-- a producer (``fire()``): ``XADD`` on its streams, the schema keys;
+- a producer (``fire()``): ``XADD`` on its streams, the schema keys (and ``WAIT`` with
+  ``min_replicas``: ``replication_commands``);
 - a runner: reading, acking, claiming and trimming its streams, dead-lettering (Lua
   scripts), the attempt counters, the replay streams, the schema keys;
 - the operators' commands (``status``, ``inspect``, ``dead-letters``);
@@ -110,6 +111,14 @@ def runner_commands(
     ]
 
 
+def replication_commands(replication: Any) -> list[CommandLine]:
+    """What ``min_replicas`` adds (a ``ReplicaWait``, or None: nothing): ``WAIT``, and
+    ``WAITAOF`` with ``min_replicas_fsync``. Grant ``+wait`` (``+waitaof``) then."""
+    if replication is None:
+        return []
+    return [command[:1] + tuple(str(a) for a in command[1:]) for command in replication.commands]
+
+
 def _schema_commands(schema_keys: Iterable[str]) -> list[CommandLine]:
     commands: list[CommandLine] = [("SMEMBERS", "schemas"), ("SADD", "schemas", "x")]
     for key in schema_keys:
@@ -126,7 +135,7 @@ def describe(command: CommandLine) -> str:
         name, rest = f"{name} {rest[0]}", rest[1:]
     if command[0] == "XREADGROUP":
         key = rest[rest.index("STREAMS") + 1]
-    elif command[0] in ("PING", "TIME", "INFO", "SCRIPT") or not rest:
+    elif command[0] in ("PING", "TIME", "INFO", "SCRIPT", "WAIT", "WAITAOF") or not rest:
         key = ""
     elif command[0] == "EVALSHA":
         key = rest[2] if len(rest) > 2 else ""

@@ -455,6 +455,7 @@ class EventClient(Generic[P]):
         self._fire_timeout = api_config.event_fire_timeout
         self._validate_outgoing = api_config.validate.outgoing
         self._max_entry_size = settings.max_entry_size
+        self._replication = settings.replication
         self._is_local = bus.local_definition(definition.api_name) is not None
 
     def __repr__(self) -> str:
@@ -520,9 +521,11 @@ class EventClient(Generic[P]):
     def fire(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage:
         """Check the call, write one entry with XADD, return the fired ``EventMessage``.
 
-        Blocks until Redis has the entry. Raises an ``InvalidFireCall`` subclass (nothing
-        written) for a bad call, ``BusUnavailable`` if Redis stays unreachable for
-        ``event_fire_timeout`` seconds, ``RedisOutOfMemory`` (at once, nothing written) if
+        Blocks until Redis has the entry (with ``min_replicas: N``, until N replicas have
+        it too). Raises an ``InvalidFireCall`` subclass (nothing written) for a bad call,
+        ``BusUnavailable`` if Redis stays unreachable for ``event_fire_timeout`` seconds,
+        ``ReplicationNotConfirmed`` (a ``BusUnavailable``) if the replicas do not confirm
+        within ``min_replicas_timeout``, ``RedisOutOfMemory`` (at once, nothing written) if
         Redis is over its ``maxmemory`` and refuses writes (``OOM``), ``TransportError`` if
         Redis refuses the write for another reason (an ACL denial...). The first fire of
         an API publishes its schema.
@@ -536,9 +539,11 @@ class EventClient(Generic[P]):
                                            "fire")) as added:
                 if added:
                     fields.update(added)
-                stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+                stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout,
+                                                self._replication)
         else:
-            stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+            stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout,
+                                            self._replication)
         self._publish_schema_once()
         message = EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
@@ -572,9 +577,9 @@ class EventClient(Generic[P]):
                 if added:
                     for _, fields in entries:
                         fields.update(added)
-                stream_ids = transport.add_events(entries, self._max_length, self._fire_timeout)
+                stream_ids = transport.add_events(entries, self._max_length, self._fire_timeout, self._replication)
         else:
-            stream_ids = transport.add_events(entries, self._max_length, self._fire_timeout)
+            stream_ids = transport.add_events(entries, self._max_length, self._fire_timeout, self._replication)
         self._publish_schema_once()
         messages = [
             EventMessage(event_id, definition.api_name, definition.name, definition.version, values, self.stream, sid)

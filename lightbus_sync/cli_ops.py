@@ -315,6 +315,8 @@ def command_dead_replay(args: argparse.Namespace) -> int:
                 _out(f"not found: {dead_id} (replayed or purged already, or a wrong id)")
             for dead_id, why in result.skipped:
                 _out(f"skipped: {dead_id}: {why}")
+            for dead_id, why in result.unconfirmed:
+                _out(f"not confirmed by replicas: {dead_id}: {why}")
             _out(f"{len(result.replayed)} dead letter(s) replayed")
         return EXIT_FAILED if result.missing or result.skipped else EXIT_OK
 

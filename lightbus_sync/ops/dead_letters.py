@@ -49,7 +49,7 @@ import attrs
 
 
 from ..dead_letter_record import METADATA_NAMES, metadata_delivery_count, metadata_time, split_dead_letter  # noqa: F401
-from ..errors import LightbusError
+from ..errors import LightbusError, ReplicationNotConfirmed
 from ..keys import DEAD_LETTER_STREAMS_GLOB, dead_letter_glob, dead_letter_stream, parse_stream_key, stream_of_dead
 from ..keys import replay_stream as replay_stream  # re-exported by lightbus_sync.ops
 from ..stream_ids import id_time, looks_like_stream_id, parse_id
@@ -60,6 +60,7 @@ from .streams import (
     Source,
     _glob_escape,
     all_transports,
+    replication_of,
     stream_belongs_to_api,
     text,
     transport_of,
@@ -332,12 +333,16 @@ class ReplayResult:
     replayed: list[Replayed] = attrs.Factory(list)
     missing: list[str] = attrs.Factory(list)  # ids not found (replayed or purged already)
     skipped: list[tuple[str, str]] = attrs.Factory(list)  # (dead id, why) not replayable
+    #: (dead id, why): replayed (in ``replayed`` too), but fewer than ``min_replicas``
+    #: replicas confirmed it; a failover now could bring the dead letter back
+    unconfirmed: list[tuple[str, str]] = attrs.Factory(list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "replayed": [r.as_dict() for r in self.replayed],
             "missing": self.missing,
             "skipped": [{"dead_id": i, "why": why} for i, why in self.skipped],
+            "unconfirmed": [{"dead_id": i, "why": why} for i, why in self.unconfirmed],
         }
 
 
@@ -394,7 +399,13 @@ def replay(
         flat: list[bytes] = []
         for name, value in letter.raw_fields:
             flat += [name, value]
-        new_id = transport.replay_dead_letter(letter.dead_stream, target, letter.dead_id, letter.group, flat)
+        api_name = parse_stream_key(letter.stream)[0]
+        try:
+            new_id = transport.replay_dead_letter(letter.dead_stream, target, letter.dead_id, letter.group, flat,
+                                                  replication_of(source, api_name), letter.event_id or None)
+        except ReplicationNotConfirmed as exc:  # replayed on the primary
+            new_id = exc.entry_ids[0]
+            result.unconfirmed.append((letter.dead_id, str(exc)))
         if new_id is None:
             result.missing.append(letter.dead_id)
         else:

@@ -33,7 +33,8 @@ from .formatting import duration, iso, table, time_and_age
 from ..keys import dead_letter_stream, replay_stream
 from ..stream_ids import id_millis, id_time
 from ..transport import RedisTransport
-from .streams import Source, StreamTarget, bus_streams, text
+from .replication import ReplicationStatus, render_replication, replication_status
+from .streams import Source, StreamTarget, all_transports, bus_streams, text
 
 #: Count dead letters per group only while the dead-letter stream is at most this long.
 GROUP_DEAD_LETTER_SCAN_LIMIT = 10_000
@@ -127,9 +128,14 @@ class StreamStatus:
 class BusStatus:
     streams: list[StreamStatus]
     time: datetime.datetime
+    #: per Sentinel URL of the bus: its primary and replicas (see ops.replication)
+    replication: list[ReplicationStatus] = attrs.Factory(list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"time": iso(self.time), "streams": [s.as_dict() for s in self.streams]}
+        data = {"time": iso(self.time), "streams": [s.as_dict() for s in self.streams]}
+        if self.replication:
+            data["replication"] = [r.as_dict() for r in self.replication]
+        return data
 
 
 @attrs.frozen
@@ -156,12 +162,14 @@ def collect_status(
 ) -> BusStatus:
     """The status of the streams of the bus's local APIs and listeners (with
     ``include_local``) and of ``apis`` (names, or ``api.event``); with ``discover``, also of
-    every event stream on the Redis server(s) (``discovered_streams``)."""
+    every event stream on the Redis server(s) (``discovered_streams``); for Sentinel URLs, the primary and
+    its replicas too."""
     targets = bus_streams(source, apis, include_local=include_local, discover=discover)
     streams = [stream_status(target, _group_ttl(source, target.api_name)) for target in targets]
     now = max((s.server_time for s in streams), default=None)
     moment = datetime.datetime.fromtimestamp(now, datetime.timezone.utc) if now else datetime.datetime.now(datetime.timezone.utc)
-    return BusStatus(streams, moment)
+    replication = replication_status([*all_transports(source), *(s.transport for s in streams)])
+    return BusStatus(streams, moment, replication)
 
 
 def _group_ttl(source: Source, api_name: str) -> float:
@@ -365,7 +373,14 @@ def _deliveries(count: int) -> str:
 
 
 def render_status(status: BusStatus) -> str:
-    """Aligned tables: streams, consumer groups, consumers."""
+    """Aligned tables: the primary and replicas of Sentinel URLs, streams, consumer
+    groups, consumers."""
+    if status.replication:
+        return "\n\n".join([render_replication(status.replication), _render_streams(status)])
+    return _render_streams(status)
+
+
+def _render_streams(status: BusStatus) -> str:
     if not status.streams:
         return "no streams (no local APIs or listeners in the bus module; name some with --api)"
     now = status.time.timestamp()

@@ -76,6 +76,13 @@ def all_transports(source: Source) -> list[RedisTransport]:
     return list(seen.values())
 
 
+def replication_of(source: Source, api_name: str) -> Optional["ReplicaWait"]:
+    """The API's ``min_replicas`` wait (None for a transport alone, or min_replicas 0)."""
+    if is_bus(source):
+        return source.config.api(api_name).redis.replication
+    return None
+
+
 def stream_use_of(source: Source, api_name: str, default: str = STREAM_PER_API) -> str:
     if is_bus(source):
         return source.config.api(api_name).redis.stream_use

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Iterable
 
-from ..access import missing_commands, producer_commands, runner_commands
+from ..access import missing_commands, producer_commands, replication_commands, runner_commands
 from ..errors import AccessRefused, BusUnavailable, TransportError
 from ..keys import attempts_key, dead_letter_stream, replay_stream, schema_key
 from ..transport import REDIS_ERRORS
@@ -38,6 +38,7 @@ def check_access(routes: Iterable[Route], schema_apis: Iterable[str] = ()) -> No
             raise AccessRefused(str(exc)) from None
         commands = producer_commands((), schema_keys)
         for route in group:
+            commands += replication_commands(route.settings.replication)
             for stream in route.event_streams:
                 commands += runner_commands(
                     stream, route.group, route.consumer, dead_stream=dead_letter_stream(stream),

@@ -8,7 +8,9 @@ leads to what is processing's policy (processing.py).
   claimable at once.
 - ``leave_pending``: stop holding it, touch nothing in Redis: it stays pending and is
   claimed after the acknowledgement timeout.
-- ``dead_letter``: move it to ``{stream}:dead`` and ack it, in one script.
+- ``dead_letter``: move it to ``{stream}:dead`` and ack it, in one script (with
+  ``min_replicas``, then a ``WAIT``: a dead letter the replicas do not confirm is
+  logged, not retried; a failover that loses it leaves the entry pending again).
 - ``count_attempt`` and ``redelivery_turn``: the bookkeeping of redelivered entries.
 
 Letting go (retry, give back) takes the in-flight set's lease lock, so a lease renewal
@@ -26,7 +28,7 @@ from typing import Iterator, Optional
 
 from ..backoff import Backoff
 from ..dead_letter_record import encode_dead_letter
-from ..errors import ScriptRefused
+from ..errors import ReplicationNotConfirmed, ScriptRefused
 from ..keys import attempts_field, attempts_key, dead_letter_stream, original_stream, retry_mark_field
 from ..transport import REDIS_ERRORS, TRANSIENT_ERRORS
 from .acker import Acker
@@ -148,6 +150,7 @@ class Settler:
                 transport.dead_letter(
                     work.stream, dead_letter_stream(stream), attempts_key(work.stream), route.group,
                     work.entry_id, fields, route.settings.max_stream_length or 0,
+                    route.settings.replication, event_id or None,
                 )
                 break
             except ScriptRefused as exc:  # an ACL denial, OOM...: the script says what it changed
@@ -161,6 +164,12 @@ class Settler:
                                  work.entry_id.decode(), work.stream, route.name, exc)
                 self.leave_pending(work)
                 return False
+            except ReplicationNotConfirmed as exc:
+                # Written and acked on the primary. If a failover loses it, the entry is
+                # pending again there (the script's writes replicate together): delivered
+                # again, never lost.
+                logger.warning("dead letter of %s not confirmed by replicas: %s", work.entry_id.decode(), exc)
+                break
             except TRANSIENT_ERRORS as exc:
                 if self._stopped.is_set():
                     logger.error("could not dead-letter %s before stopping; it stays pending", work.entry_id.decode())

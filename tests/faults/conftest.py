@@ -4,7 +4,7 @@ import pytest
 
 from lightbus_sync.testing.redis_server import RedisServer
 
-from .harness import RESULTS, format_table, stop_all_runners
+from .harness import FAILOVER_HEADER, FAILOVER_RESULTS, RESULTS, format_table, stop_all_runners
 
 
 @pytest.fixture
@@ -52,3 +52,6 @@ def pytest_terminal_summary(terminalreporter):
     if OUTBOX_RESULTS:
         terminalreporter.section("fault injection: the outbox and the inbox")
         terminalreporter.write_line(format_outbox_table(OUTBOX_RESULTS))
+    if FAILOVER_RESULTS:
+        terminalreporter.section("failover: primary, two replicas, three sentinels")
+        terminalreporter.write_line(format_table(FAILOVER_RESULTS, FAILOVER_HEADER))

@@ -84,9 +84,33 @@ def _with_redis_settings(config: dict, settings: dict) -> dict:
     return config
 
 
-def format_table(results: list[ScenarioResult]) -> str:
-    header = ["scenario", "fired", "handled", "duplicates", "dead-lettered", "reported lost", "lost",
-              "recovered in"]
+@attrs.define
+class FailoverResult:
+    """A failover scenario: ``confirmed`` fire() calls returned (with ``min_replicas``,
+    the replicas confirmed them); ``lost`` of those were never handled."""
+
+    name: str
+    fired: int = 0
+    confirmed: int = 0
+    handled: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    failover_seconds: Optional[float] = None
+    pending_left: int = 0
+
+    def row(self) -> list[str]:
+        failover = "-" if self.failover_seconds is None else f"{self.failover_seconds:.1f}s"
+        return [self.name, str(self.fired), str(self.confirmed), str(self.handled), str(self.lost),
+                str(self.duplicates), failover]
+
+
+FAILOVER_HEADER = ["scenario", "fired", "confirmed", "handled", "lost", "duplicates", "failover time"]
+FAILOVER_RESULTS: list[FailoverResult] = []
+
+
+def format_table(results: list, header: Optional[list[str]] = None) -> str:
+    header = header or ["scenario", "fired", "handled", "duplicates", "dead-lettered", "reported lost", "lost",
+                        "recovered in"]
     rows = [header] + [r.row() for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
@@ -213,17 +237,29 @@ class Producer:
         self.rate = rate
         self.fired: list[int] = []
         self.failed: list[int] = []
+        #: (seq, monotonic time fire() was called, time it returned or raised, returned?)
+        self.calls: list[tuple[int, float, float, bool]] = []
+        self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
     def fire(self, seq: int) -> None:
+        started = time.monotonic()
         try:
             self.bus.faults.work.fire(seq=seq, mode=self.modes(seq))
             self.fired.append(seq)
-        except lightbus_sync.BusUnavailable:
+            self.calls.append((seq, started, time.monotonic(), True))
+        except lightbus_sync.BusUnavailable:  # ReplicationNotConfirmed too
             self.failed.append(seq)
+            self.calls.append((seq, started, time.monotonic(), False))
+
+    def stop(self) -> None:
+        """Stop a ``start()``ed producer after its current fire() (then ``join()``)."""
+        self._stop.set()
 
     def fire_range(self, start: int, stop: int) -> None:
         for seq in range(start, stop):
+            if self._stop.is_set():
+                return
             self.fire(seq)
             if self.rate:
                 time.sleep(1 / self.rate)
