@@ -57,11 +57,18 @@ def load_command_bus(args: argparse.Namespace, service_name: Optional[str] = Non
     """The bus a command works on: the bus module's if one is named (``--bus`` or
     ``$LIGHTBUS_MODULE``), else one made from the configuration. Returns (bus,
     from_module). A bus module that fails to import has its traceback printed and raises
-    BusModuleImportFailed; configuration errors raise LightbusError."""
+    BusModuleImportFailed; configuration errors raise LightbusError.
+
+    ``args.load_bus``, when set (by a framework's command), is called instead of importing
+    a bus module: it returns (module or None, bus).
+    """
     from .bus import create
     from .bus_module import import_bus_module
 
     _apply_environment(args)
+    loader = getattr(args, "load_bus", None)
+    if loader is not None:
+        return loader()[1], True
     name = getattr(args, "bus", None) or os.environ.get(config_module.ENV_MODULE)
     if not name:
         return create(service_name=service_name), False
@@ -77,19 +84,21 @@ def load_command_bus(args: argparse.Namespace, service_name: Optional[str] = Non
 
 
 def command_run(args: argparse.Namespace) -> int:
+    """Run a bus's listeners until SIGTERM/SIGINT (the bus module's, or ``args.load_bus()``'s)."""
     from . import systemd
     from .bus_module import import_bus_module
     from .runner import Runner
 
     _apply_environment(args)
+    loader = getattr(args, "load_bus", None)
     try:
-        module, bus = import_bus_module(args.bus)
+        module, bus = loader() if loader is not None else import_bus_module(args.bus)
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except Exception:
-        print(f"lightbus-sync: the bus module {args.bus or os.environ.get(config_module.ENV_MODULE) or 'bus'!r} "
-              f"failed to import:", file=sys.stderr)
+        name = getattr(args, "bus", None) or os.environ.get(config_module.ENV_MODULE) or "bus"
+        print(f"lightbus-sync: the bus module {name!r} failed to import:", file=sys.stderr)
         traceback.print_exc()
         return EXIT_IMPORT
     try:
@@ -230,15 +239,10 @@ def command_demo(args: argparse.Namespace) -> int:
     return run_demo(redis_url=args.redis_url, count=args.count)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lightbus-sync", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default=os.environ.get("LIGHTBUS_LOG_LEVEL", "INFO"),
-                        help="DEBUG, INFO, WARNING, ERROR (default INFO)")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run the listeners of a bus module until SIGTERM/SIGINT")
-    run.add_argument("--bus", "-b", help="the bus module to import (default $LIGHTBUS_MODULE, else 'bus')")
+def add_run_arguments(run: argparse.ArgumentParser, bus_module: bool = True) -> None:
+    """The options of ``run`` (shared by frameworks' run commands, which have no ``--bus``)."""
+    if bus_module:
+        run.add_argument("--bus", "-b", help="the bus module to import (default $LIGHTBUS_MODULE, else 'bus')")
     run.add_argument("--config", "-c", help="config file (YAML, JSON or TOML; default $LIGHTBUS_CONFIG)")
     run.add_argument("--redis-url", help="Redis URL for every API (default $LIGHTBUS_REDIS_URL or the config)")
     run.add_argument("--service-name", "-s", help="names the consumer groups: {service}-{listener}")
@@ -253,6 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
                      "needs pip install 'lightbus_sync[metrics]'")
     run.add_argument("--metrics-host", default="0.0.0.0", help="address to serve metrics on (default 0.0.0.0)")
     run.set_defaults(func=command_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightbus-sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=os.environ.get("LIGHTBUS_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the listeners of a bus module until SIGTERM/SIGINT")
+    add_run_arguments(run)
 
     dump = sub.add_parser("dumpschema", help="write the schemas of local and remote APIs")
     dump.add_argument("--bus", "-b", help="the bus module defining local APIs (optional)")
