@@ -20,11 +20,15 @@ class LightbusSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from .commands import apply_early_run_flags
+        from .commands import COMMANDS, apply_early_run_flags
         from .project import project
 
         apply_early_run_flags(sys.argv)
         try:
             project.ready()
         except ConfigurationError as exc:
+            if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+                # As lightbus-sync: one line and exit status 2 for a configuration error.
+                print(f"manage.py {sys.argv[1]}: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None
             raise ImproperlyConfigured(str(exc)) from None

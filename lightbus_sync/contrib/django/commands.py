@@ -13,6 +13,8 @@ from ... import config as config_module
 from .project import project
 
 RUN_COMMAND = "lightbus_run"
+#: The management commands of this app (their configuration errors exit with status 2).
+COMMANDS = (RUN_COMMAND, "lightbus")
 
 #: The run options that choose the bus's configuration, and the variables they set.
 CONFIG_FLAGS = (
