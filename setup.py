@@ -24,6 +24,7 @@ setup(
         "yaml": ["PyYAML>=6.0"],
         "flask": ["Flask>=2.2"],
         "metrics": ["prometheus-client>=0.17"],
+        "django": ["Django>=4.2"],
     },
     entry_points={
         "console_scripts": ["lightbus-sync = lightbus_sync.cli:main"],
