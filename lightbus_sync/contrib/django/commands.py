@@ -9,6 +9,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from ... import cli
+from ...cli_common import apply_environment
 from ... import config as config_module
 from .project import project
 
@@ -43,7 +44,7 @@ def apply_early_run_flags(argv: Sequence[str]) -> None:
         known, _ = parser.parse_known_args(list(argv[2:]))
     except ValueError:
         return
-    cli._apply_environment(known)
+    apply_environment(known)
 
 
 def check_config_flags(options: Mapping[str, Any]) -> None:

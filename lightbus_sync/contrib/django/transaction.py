@@ -25,5 +25,5 @@ def fire_on_commit(
     from .project import project
 
     client = event_client(project.bus, event)
-    client._encode((), parameters)  # every check fire() makes, while the caller can still roll back
+    client.encode(**parameters)  # every check fire() makes, while the caller can still roll back
     transaction.on_commit(lambda: client.fire(**parameters), using=using, robust=robust)
