@@ -1,6 +1,6 @@
 """Django is configured here, when this directory is collected: the example shop's apps
-(examples/django_project) plus ``djtest``, on two databases, SQLite (``default``) and a
-real PostgreSQL (``pg``; ``$LIGHTBUS_TEST_POSTGRES_URL``, default
+(examples/django_project) plus ``djtest``, on SQLite (``default``, in a file; ``memory``,
+in memory) and a real PostgreSQL (``pg``; ``$LIGHTBUS_TEST_POSTGRES_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/postgres``), whose test database pytest-django
 creates under a unique name and drops. The project's bus points at a redis-server
 started for this directory's tests (the bus is created when Django is set up, before any
@@ -9,7 +9,9 @@ fixture runs) and flushed before each test."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -49,16 +51,21 @@ def postgres_settings(url: str, test_name: str) -> dict:
 
 REDIS = RedisServer()
 REDIS.start()
+#: SQLite test databases in files: in-memory ones share a cache whose table locks do not
+#: wait, which the runner's threads would trip over.
+SQLITE_DIR = Path(tempfile.mkdtemp(prefix="lightbus-djtest-"))
 
 if not settings.configured:
     settings.configure(
         SECRET_KEY="tests",
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-        INSTALLED_APPS=["django.contrib.contenttypes", "lightbus_sync.contrib.django", "orders", "shipping",
-                        "djtest"],
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.admin",
+                        "lightbus_sync.contrib.django", "orders", "shipping", "djtest"],
         DATABASES={
-            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(SQLITE_DIR / "default.sqlite3"),
+                        "TEST": {"NAME": str(SQLITE_DIR / "test_default.sqlite3")}},
+            "memory": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
             "pg": postgres_settings(POSTGRES_URL, f"lightbus_djtest_{RUN_ID}"),
         },
         LIGHTBUS_SYNC={
@@ -77,6 +84,16 @@ if not settings.configured:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     REDIS.cleanup()
+    shutil.rmtree(SQLITE_DIR, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault table of test_django_faults.py, when its scenarios ran."""
+    module = sys.modules.get("test_django_faults")
+    table = module.fault_table() if module is not None else ""
+    if table:
+        terminalreporter.write_sep("=", "Django fault scenarios")
+        terminalreporter.write_line(table)
 
 
 @pytest.fixture(autouse=True)

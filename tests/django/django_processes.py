@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from runner_apps.harness import NotifySocket, wait_until
+from runner_apps.harness import NotifySocket, RunProcess, wait_until
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -52,8 +51,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class ManageProcess:
-    """A long-running ``manage.py`` command; stopped (or killed) at the end of the test."""
+class ManageProcess(RunProcess):
+    """A long-running ``manage.py`` command; stopped (or killed) at the end of the test.
+    Output goes to a file; with ``notify``, READY is read from a private notify socket."""
 
     def __init__(self, log_dir: Path, *args: str, cwd: Path = EXAMPLE_DIR,
                  env: Optional[dict[str, str]] = None, notify: bool = False) -> None:
@@ -62,47 +62,17 @@ class ManageProcess:
         extra = dict(env or {})
         if self.notify is not None:
             extra["NOTIFY_SOCKET"] = self.notify.path
+        self.command = [sys.executable, "manage.py", *args]
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "manage.py", *args], cwd=str(cwd), env=child_env(extra),
+            self.proc = subprocess.Popen(self.command, cwd=str(cwd), env=child_env(extra),
                                          stdout=log, stderr=subprocess.STDOUT)
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
     def wait_ready(self, timeout: float = 30.0) -> "ManageProcess":
-        assert self.notify is not None
-        deadline = time.monotonic() + timeout
-        while "READY=1" not in self.notify.lines():
-            if self.proc.poll() is not None:
-                pytest.fail(f"exited with {self.proc.returncode} before READY:\n{self.output()}", pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"no READY=1 within {timeout}s:\n{self.output()}", pytrace=False)
-            time.sleep(0.05)
+        super().wait_ready(timeout)
         return self
 
     def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            pytest.fail(f"did not exit within {timeout}s of SIGTERM:\n{self.output()}", pytrace=False)
-
-    def kill9(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def cleanup(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        if self.notify is not None:
-            self.notify.close()
+        return super().stop(timeout)
 
 
 class WebProcess(ManageProcess):
@@ -126,10 +96,11 @@ class WebProcess(ManageProcess):
         wait_until(up, timeout, interval=0.1, what="runserver listening")
         return self
 
-    def request(self, method: str, path: str, body: Optional[dict] = None) -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: Optional[dict] = None,
+                headers: Optional[dict[str, str]] = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json", **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read() or b"null")

@@ -36,3 +36,22 @@ def test_the_migration_creates_the_tables_and_reverses(alias):
 @pytest.mark.django_db
 def test_the_models_need_no_new_migration():
     call_command("makemigrations", "lightbus_sync", check=True, dry_run=True, verbosity=0)
+
+
+def test_the_admin_shows_the_outbox_backlog_read_only():
+    import time
+
+    from django.contrib.admin import AdminSite
+    from django.test import RequestFactory
+
+    from lightbus_sync.contrib.django.admin import OutboxEntryAdmin
+    from lightbus_sync.contrib.django.models import OutboxEntry
+
+    model_admin = OutboxEntryAdmin(OutboxEntry, AdminSite())
+    request = RequestFactory().get("/admin/")
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)
+    entry = OutboxEntry(stream="shop.orders.*:stream", event_id="e1", created_at=time.time() - 90)
+    assert model_admin.waiting(entry).startswith("90.")
+    assert str(entry) == "shop.orders.*:stream e1"

@@ -17,7 +17,7 @@ See docs/django.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .transaction import fire_on_commit
 
@@ -34,13 +34,20 @@ def get_bus() -> "Bus":
     return project.bus
 
 
-def listen(event: str, *, listener_name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def listen(
+    event: str, *, listener_name: str, inbox: Optional[str] = None, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: ``bus.<event>.listen(handler, listener_name=..., **options)``, done once every
-    installed app's ``bus`` module has been imported (at once after that)."""
+    installed app's ``bus`` module has been imported (at once after that).
+
+    ``inbox="<database alias>"``: the handler runs in ``transaction.atomic(using=alias)``
+    with the event recorded in that database's inbox table, so its effects there happen
+    once per event (a redelivery of a handled event is skipped).
+    """
     from .project import project
 
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
-        project.listen(event, handler, {"listener_name": listener_name, **options})
+        project.listen(event, handler, {"listener_name": listener_name, "inbox": inbox, **options})
         return handler
 
     return decorator

@@ -22,6 +22,16 @@ _ENV_NAMES = (
 )
 
 
+class DjangoBus(Bus):
+    """The project's bus: ``listen()`` takes one more option, ``inbox="<database alias>"``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from .inbox import InboxListenerRegistry
+
+        super().__init__(*args, **kwargs)
+        self.listeners = InboxListenerRegistry(self.service_name)
+
+
 class ProjectBus:
     """Holds the project's bus and the listeners declared before it exists.
 
@@ -46,7 +56,7 @@ class ProjectBus:
 
                 root = project_config(settings)
                 self.created_with = {name: os.environ.get(name) for name in _ENV_NAMES}
-                self._bus = Bus(
+                self._bus = DjangoBus(
                     root, root.service_name or default_service_name(settings),
                     root.process_name or default_process_name(),
                 )
@@ -56,7 +66,9 @@ class ProjectBus:
         """Create the bus, import every app's ``bus`` module, register deferred listeners."""
         from django.utils.module_loading import autodiscover_modules
 
-        self.bus  # noqa: B018 - validates the settings before any bus module runs
+        from .connections import DjangoConnections
+
+        self.bus.add_observer(DjangoConnections())  # per-handler connection management
         autodiscover_modules(BUS_MODULE)
         with self._lock:
             self._ready = True
