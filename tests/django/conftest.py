@@ -83,6 +83,9 @@ if not settings.configured:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    from lightbus_sync.contrib.django import get_bus
+
+    get_bus().close()  # its schema thread, before its Redis goes
     REDIS.cleanup()
     shutil.rmtree(SQLITE_DIR, ignore_errors=True)
 
