@@ -24,6 +24,8 @@ setup(
         "yaml": ["PyYAML>=6.0"],
         "flask": ["Flask>=2.2"],
         "metrics": ["prometheus-client>=0.17"],
+        "dashboard": ["waitress>=2.1"],
+        "otel": ["opentelemetry-api>=1.20"],
         "django": ["Django>=4.2"],
     },
     entry_points={

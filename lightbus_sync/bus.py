@@ -32,7 +32,7 @@ from .errors import (
 from .listeners import ListenerRegistry
 from .message import EventMessage
 from .names import check_api_name
-from .observers import Observer, Observers
+from .observers import FireInfo, Observer, Observers
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
@@ -415,7 +415,15 @@ class EventClient:
         definition = self.definition
         event_id, values, fields = self._encode(args, kwargs)
         transport = self.bus.transport_for(definition.api_name)
-        stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+        observers = self.bus.observers
+        if observers.fire_wrapped:
+            with observers.firing(FireInfo(self.stream, definition.api_name, definition.name, (event_id,),
+                                           "fire")) as added:
+                if added:
+                    fields.update(added)
+                stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+        else:
+            stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
         self._publish_schema_once()
         message = EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
@@ -450,9 +458,18 @@ class EventClient:
         if not prepared:
             return []
         transport = self.bus.transport_for(definition.api_name)
-        stream_ids = transport.add_events(
-            [(self.stream, fields) for _, _, fields in prepared], self._max_length, self._fire_timeout
-        )
+        entries = [(self.stream, fields) for _, _, fields in prepared]
+        observers = self.bus.observers
+        if observers.fire_wrapped:
+            fire = FireInfo(self.stream, definition.api_name, definition.name,
+                            tuple(event_id for event_id, _, _ in prepared), "fire_many")
+            with observers.firing(fire) as added:
+                if added:
+                    for _, fields in entries:
+                        fields.update(added)
+                stream_ids = transport.add_events(entries, self._max_length, self._fire_timeout)
+        else:
+            stream_ids = transport.add_events(entries, self._max_length, self._fire_timeout)
         self._publish_schema_once()
         messages = [
             EventMessage(event_id, definition.api_name, definition.name, definition.version, values, self.stream, sid)

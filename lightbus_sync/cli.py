@@ -243,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_ops import add_ops_commands
 
     add_ops_commands(sub)  # status, inspect, dead-letters
+    from .cli_dashboard import add_dashboard_command
+
+    add_dashboard_command(sub)
     return parser
 
 

@@ -32,6 +32,8 @@ def add_ops_commands(sub: Any, bus_module: bool = True) -> None:
     _common(status, bus_module)
     status.add_argument("--api", action="append", default=[], metavar="NAME",
                         help="also show this API's stream(s) (repeatable; API or API.EVENT)")
+    status.add_argument("--all-streams", action="store_true",
+                        help="also show every event stream found on the Redis server(s) (SCAN)")
     status.add_argument("--json", action="store_true", help="JSON for scripts")
     status.add_argument("--check", action="store_true",
                         help="exit 1 if a threshold below is exceeded (printing which), else 0")
@@ -169,7 +171,7 @@ def command_status(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     def body(bus: Any, from_module: bool) -> int:
-        status = collect_status(bus, args.api, include_local=from_module)
+        status = collect_status(bus, args.api, include_local=from_module, discover=args.all_streams)
         problems = check_status(status, **thresholds) if args.check else []
         if args.json:
             data = status.as_dict()

@@ -23,6 +23,9 @@ _METADATA_BYTES = frozenset(f.encode() for f in METADATA_FIELDS)
 PARAMETER_PREFIX = ":"
 #: Fields Lightbus's reader skips: an empty key, and ``native_id`` (it takes the entry id).
 _IGNORED_FIELDS = frozenset({"", "native_id"})
+#: W3C trace context fields an entry may carry (written only by APIs that opt in to
+#: propagation: a Lightbus 1.1.2 consumer stops on them, see lightbus_sync.tracing).
+TRACE_FIELDS = frozenset({"traceparent", "tracestate"})
 
 
 _dumps = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
@@ -93,6 +96,7 @@ class RawEvent:
     event_name: str
     version: int
     parameters: dict[str, Any]
+    trace_context: Optional[dict[str, str]] = None  # traceparent (and tracestate) when carried
 
 
 def is_noop(fields: Mapping[bytes, bytes]) -> bool:
@@ -106,6 +110,7 @@ def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
         raise MalformedEntry("entry has no fields (trimmed or deleted while pending)")
     metadata: dict[str, str] = {}
     parameters: dict[str, Any] = {}
+    trace: Optional[dict[str, str]] = None
     for raw_key, raw_value in fields.items():
         try:
             key = raw_key.decode("utf-8")
@@ -121,6 +126,10 @@ def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
             metadata[key] = value
         elif key in _IGNORED_FIELDS:
             continue  # as Lightbus's ByFieldMessageDeserializer does
+        elif key in TRACE_FIELDS:
+            if trace is None:
+                trace = {}
+            trace[key] = value
         else:
             raise MalformedEntry(
                 f"unknown metadata field {key!r} (a Lightbus consumer would stop on it too)"
@@ -132,4 +141,4 @@ def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
         version = int(metadata["version"])
     except ValueError:
         raise MalformedEntry(f"version {metadata['version']!r} is not an integer") from None
-    return RawEvent(metadata["id"], metadata["api_name"], metadata["event_name"], version, parameters)
+    return RawEvent(metadata["id"], metadata["api_name"], metadata["event_name"], version, parameters, trace)

@@ -130,10 +130,13 @@ class Problem:
 # --- collecting ------------------------------------------------------------------------
 
 
-def collect_status(source: Source, apis: Iterable[str] = (), *, include_local: bool = True) -> BusStatus:
+def collect_status(
+    source: Source, apis: Iterable[str] = (), *, include_local: bool = True, discover: bool = False
+) -> BusStatus:
     """The status of the streams of the bus's local APIs and listeners (with
-    ``include_local``) and of ``apis`` (names, or ``api.event``)."""
-    targets = bus_streams(source, apis, include_local=include_local)
+    ``include_local``), of ``apis`` (names, or ``api.event``) and of every event stream
+    on the Redis server(s) (with ``discover``)."""
+    targets = bus_streams(source, apis, include_local=include_local, discover=discover)
     streams = [stream_status(target) for target in targets]
     now = max((s.server_time for s in streams), default=None)
     moment = datetime.datetime.fromtimestamp(now, datetime.timezone.utc) if now else datetime.datetime.now(datetime.timezone.utc)

@@ -96,7 +96,7 @@ class Processor:
             return
         message = EventMessage(
             raw.id, raw.api_name, raw.event_name, raw.version, kwargs,
-            work.stream, delivery.entry_id, work.delivery_count,
+            work.stream, delivery.entry_id, work.delivery_count, raw.trace_context,
         )
         log_extra = {
             "event_id": raw.id, "event": message.canonical_name, "listener": listener.name,
