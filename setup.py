@@ -26,6 +26,7 @@ setup(
         "metrics": ["prometheus-client>=0.17"],
         "dashboard": ["waitress>=2.1"],
         "otel": ["opentelemetry-api>=1.20"],
+        "sql": ["SQLAlchemy>=2.0", "psycopg[binary]>=3.1"],
         "django": ["Django>=4.2"],
     },
     entry_points={

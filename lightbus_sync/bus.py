@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, Optional, Union
 
 import attrs
 import redis
@@ -38,6 +38,10 @@ from .suggest import did_you_mean
 from .transport import RedisTransport
 from .keys import stream_key
 from .wire import encode_event, entry_size, new_event_id, to_plain
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .outbox.relay import OutboxRelay
+    from .outbox.writer import OutboxView
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +281,26 @@ class Bus:
         """``with bus.listening(): ...``: listeners run for the block's duration."""
         return self.start_listener_thread(**options)
 
+    # --- the transactional outbox (see outbox/) -------------------------------------------
+
+    def outbox(self, session: Any) -> "OutboxView":
+        """This bus's APIs, firing into the outbox table through ``session`` (a SQLAlchemy
+        ``Session`` or ``Connection``) inside its transaction: the events are published
+        (by a relay) if and only if the transaction commits."""
+        from .outbox.writer import OutboxView
+
+        return OutboxView(self, session)
+
+    def start_outbox_relay(self, url: Any = None, **options: Any) -> "OutboxRelay":
+        """Relay the outbox at ``url`` (a SQLAlchemy URL or Engine; default
+        ``bus.outbox.url`` / ``$LIGHTBUS_OUTBOX_URL``) to Redis from a daemon thread;
+        returns the started relay (``stop()``, usable as a context manager)."""
+        from .outbox.relay import relay_for_bus
+
+        relay = relay_for_bus(self, url, **options)
+        relay.start()
+        return relay
+
 
 def _resolve(bus: Bus, dotted: str) -> Union["ApiClient", "ApiNamespace"]:
     if bus.local_definition(dotted) is not None or dotted in bus.schemas.remote_names():
@@ -400,6 +424,24 @@ class EventClient:
             )
         return EncodedEvent(event_id, values, fields)
 
+    def encode_many(self, calls: Iterable[Mapping[str, Any]]) -> list[EncodedEvent]:
+        """``encode()`` each of ``fire_many()``'s calls (mappings of parameters); any bad
+        call raises (its index in the message) before anything is written."""
+        definition = self.definition
+        prepared = []
+        for index, kwargs in enumerate(calls):
+            if not isinstance(kwargs, Mapping):
+                raise InvalidFireCall(
+                    f"{definition.canonical_name}.fire_many() takes mappings of parameters "
+                    f"(dicts); item {index} is {type(kwargs).__name__} {kwargs!r}; nothing was fired"
+                )
+            try:
+                prepared.append(self._encode((), dict(kwargs)))
+            except InvalidFireCall as exc:
+                # Same class, so callers can catch MissingParameter etc. as for fire().
+                raise type(exc)(f"fire_many() item {index}: {exc}; nothing was fired") from None
+        return prepared
+
     def _publish_schema_once(self) -> None:
         """The first fire of a local API publishes its schema (the registry remembers)."""
         if self._is_local:
@@ -443,18 +485,7 @@ class EventClient:
         not atomic: on ``BusUnavailable`` some may have landed (retries keep event ids).
         """
         definition = self.definition
-        prepared = []
-        for index, kwargs in enumerate(calls):
-            if not isinstance(kwargs, Mapping):
-                raise InvalidFireCall(
-                    f"{definition.canonical_name}.fire_many() takes mappings of parameters "
-                    f"(dicts); item {index} is {type(kwargs).__name__} {kwargs!r}; nothing was fired"
-                )
-            try:
-                prepared.append(self._encode((), dict(kwargs)))
-            except InvalidFireCall as exc:
-                # Same class, so callers can catch MissingParameter etc. as for fire().
-                raise type(exc)(f"fire_many() item {index}: {exc}; nothing was fired") from None
+        prepared = self.encode_many(calls)
         if not prepared:
             return []
         transport = self.bus.transport_for(definition.api_name)

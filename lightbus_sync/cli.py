@@ -81,6 +81,8 @@ def command_run(args: argparse.Namespace) -> int:
             from .metrics import instrument
 
             metrics = instrument(bus, runner)
+            if bus.config.bus.outbox.url is not None:
+                metrics.attach_outbox(bus.config.bus.outbox.url)
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -108,7 +110,12 @@ def command_run(args: argparse.Namespace) -> int:
             systemd.notify("WATCHDOG=1")
             last_ping = now
 
+    from .cli_outbox import start_configured_relay
+
     runner.start()
+    relay = start_configured_relay(bus)  # bus.outbox.url configured: relay it too
+    if relay is not None:
+        bus.stop_hooks.append(relay.stop)
     if args.metrics_port is not None:
         try:
             metrics.serve(args.metrics_port, args.metrics_host)
@@ -123,7 +130,7 @@ def command_run(args: argparse.Namespace) -> int:
         last_status = runner.status_line()
         systemd.notify("READY=1\nSTATUS=" + last_status)
     while not stop_requested.is_set() and not runner.wait(0):
-        if not runner.healthy():
+        if not runner.healthy() or (relay is not None and not relay.is_alive()):
             logger.critical("a runner thread died; exiting so the service manager restarts us")
             runner.stop(min(runner.shutdown_timeout, 5))
             return EXIT_FAILED
@@ -246,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_dashboard import add_dashboard_command
 
     add_dashboard_command(sub)
+
+    from .cli_outbox import add_outbox_commands
+
+    add_outbox_commands(sub)  # outbox init, relay, ddl
     return parser
 
 

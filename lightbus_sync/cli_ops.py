@@ -171,16 +171,23 @@ def command_status(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     def body(bus: Any, from_module: bool) -> int:
+        from .outbox.backlog import configured_backlog, render_backlog
+
         status = collect_status(bus, args.api, include_local=from_module, discover=args.all_streams)
         problems = check_status(status, **thresholds) if args.check else []
+        backlog = configured_backlog(bus.config)  # bus.outbox.url configured: its backlog
         if args.json:
             data = status.as_dict()
+            if backlog is not None:
+                data["outbox"] = backlog.as_dict()
             if args.check:
                 data["check"] = {"ok": not problems, "thresholds": given,
                                  "problems": [p.as_dict() for p in problems]}
             _out(to_json(data))
         else:
             _out(render_status(status))
+            if backlog is not None:
+                _out(render_backlog(backlog))
             if args.check:
                 _out("")
                 _out(render_problems(problems))

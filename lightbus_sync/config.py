@@ -2,7 +2,7 @@
 
 Precedence: ``create()`` keyword arguments (``config=`` included) > environment
 (``LIGHTBUS_REDIS_URL``, ``LIGHTBUS_SERVICE_NAME``, ``LIGHTBUS_PROCESS_NAME``,
-``LIGHTBUS_CONFIG``) > config file (``.json`` JSON, ``.toml`` TOML, anything else YAML,
+``LIGHTBUS_CONFIG``, ``LIGHTBUS_OUTBOX_URL``) > config file (``.json`` JSON, ``.toml`` TOML, anything else YAML,
 as Lightbus) > defaults. ``apis.<name>`` is deep-merged over ``apis.default``. Unknown
 keys and bad values raise ``ConfigurationError`` naming the key's path
 (``$.apis.default.event_transport.redis.batch_size: expected an integer, got str 'x'``).
@@ -44,6 +44,7 @@ ENV_SERVICE_NAME = "LIGHTBUS_SERVICE_NAME"
 ENV_PROCESS_NAME = "LIGHTBUS_PROCESS_NAME"
 ENV_CONFIG = "LIGHTBUS_CONFIG"
 ENV_MODULE = "LIGHTBUS_MODULE"
+ENV_OUTBOX_URL = "LIGHTBUS_OUTBOX_URL"
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,34 @@ class RunnerConfig:
     shutdown_timeout: float = attrs.field(default=30.0, validator=_non_negative)
 
 
+def _database_url(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is None:
+        return
+    from .outbox.urls import check_database_url
+
+    try:
+        check_database_url(value)
+    except ValueError as exc:
+        raise _FieldError(attribute.name, str(exc)) from None
+
+
+@attrs.frozen
+class OutboxConfig:
+    """``bus.outbox``: the transactional outbox's relay (lightbus_sync's own section).
+
+    ``url`` (a SQLAlchemy URL, or ``$LIGHTBUS_OUTBOX_URL``) names the database holding
+    the outbox table; with it set, ``lightbus-sync run`` also relays that outbox.
+    """
+
+    url: Optional[str] = attrs.field(default=None, validator=_database_url)
+    #: seconds between checks for new rows when no notification wakes the relay
+    poll_interval: float = attrs.field(default=1.0, validator=_positive)
+    #: rows claimed (and published in one script call) per stream and round
+    batch_size: int = attrs.field(default=1000, validator=_positive)
+    #: seconds Redis remembers a relayed event id, so a row relayed again is not re-added
+    dedup_ttl: float = attrs.field(default=3600.0, validator=_positive)
+
+
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -282,6 +311,7 @@ class BusSection:
     log_level: Optional[str] = attrs.field(default=None, converter=_log_level)
     schema: SchemaConfig = attrs.Factory(SchemaConfig)
     runner: RunnerConfig = attrs.Factory(RunnerConfig)
+    outbox: OutboxConfig = attrs.Factory(OutboxConfig)
 
     @log_level.validator
     def _check_log_level(self, attribute: attrs.Attribute, value: Any) -> None:
@@ -622,6 +652,8 @@ def load_config(
             raw[key] = environ[env_name]
     if environ.get(ENV_REDIS_URL):
         _set_url_everywhere(raw, environ[ENV_REDIS_URL])
+    if environ.get(ENV_OUTBOX_URL):
+        _set_in(raw, ("bus", "outbox", "url"), environ[ENV_OUTBOX_URL])
     if config:
         if not isinstance(config, Mapping):
             raise ConfigurationError(f"config= must be a mapping, got {type(config).__name__}")

@@ -62,6 +62,11 @@ class SchemaMismatch(InvalidFireCall):
     """The event's parameters do not match the schema on the bus (outgoing validation)."""
 
 
+class OutboxTransactionError(LightbusError, TypeError):
+    """``bus.outbox(x)`` got something that is not an open SQLAlchemy transaction (an
+    Engine, a connection outside a transaction or in AUTOCOMMIT mode...); nothing was written."""
+
+
 class BusUnavailable(LightbusError, ConnectionError):
     """Redis could not be reached (or kept failing) within the allowed time.
 

@@ -8,6 +8,8 @@
 ``{<stream>}:attempts``                hash: handler runs started on redelivered entries,
                                        field ``<group> [replay ]<entry id>``; and marks of
                                        scheduled retries, ``retry <group> [replay ]<id>``
+``{<stream>}:outbox``                  sorted set: event ids the outbox relay added to
+                                       ``<stream>`` lately (score: when, in ms)
 ``schema:<api>``                       an API's published schema (JSON)
 ``schemas``                            set of the API names with a published schema
 =====================================  =====================================================
@@ -31,6 +33,7 @@ _STREAM_SUFFIX = ":stream"
 _DEAD_SUFFIX = "}:dead"
 _REPLAY_INFIX = "}:replay:"
 _ATTEMPTS_SUFFIX = "}:attempts"
+_OUTBOX_SUFFIX = "}:outbox"
 
 #: The set of API names that have a published schema.
 SCHEMAS_SET = "schemas"
@@ -118,6 +121,12 @@ def attempts_field(stream: str, group: str, entry_id: Union[str, bytes]) -> str:
         entry_id = entry_id.decode()
     replayed = "replay " if is_replay_stream(stream) else ""
     return f"{group} {replayed}{entry_id}"
+
+
+def outbox_relayed_key(stream: str) -> str:
+    """``{<stream>}:outbox``: the event ids the outbox relay added to ``stream`` within
+    ``bus.outbox.dedup_ttl``, so a row relayed twice is added once."""
+    return "{" + stream + _OUTBOX_SUFFIX
 
 
 # --- schemas -----------------------------------------------------------------------------

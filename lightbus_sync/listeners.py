@@ -137,14 +137,21 @@ class Listener:
     retry_backoff: tuple[float, float]
     dead_letter_on: tuple[type[BaseException], ...]
     on_error: str
+    #: ``listen(inbox=engine)``: the handler runs in the inbox's transaction (see inbox.py)
+    inbox: Any = None
+    #: the handler parameter annotated ``sqlalchemy.orm.Session`` (it gets the inbox's session)
+    session_parameter: Optional[str] = None
 
     def binding_for(self, api_name: str, event_name: str) -> Optional[EventBinding]:
         return self.bindings.get((api_name, event_name))
 
-    def call(self, message: EventMessage) -> Any:
+    def call(self, message: EventMessage, session: Any = None) -> Any:
+        kwargs = message.kwargs
+        if self.session_parameter is not None:
+            kwargs = {**kwargs, self.session_parameter: session}
         if self.wants_message:
-            return self.handler(message, **message.kwargs)
-        return self.handler(**message.kwargs)
+            return self.handler(message, **kwargs)
+        return self.handler(**kwargs)
 
 
 def since_to_stream_id(since: Union[None, str, datetime.datetime]) -> Optional[str]:
@@ -174,6 +181,30 @@ def _wants_message(handler: Callable[..., Any], parameters: Sequence[inspect.Par
     except Exception:
         return False
     return hints.get(first.name) is EventMessage
+
+
+def session_parameter(handler: Callable[..., Any]) -> Optional[str]:
+    """The name of ``handler``'s parameter annotated ``sqlalchemy.orm.Session`` (or a
+    subclass), if any: it receives the inbox's session, not an event parameter."""
+    hints = _handler_hints(handler)
+    for name, hint in hints.items():
+        if isinstance(hint, type) and hint.__module__.startswith("sqlalchemy"):
+            from sqlalchemy.orm import Session
+
+            if issubclass(hint, Session):
+                return name
+    try:
+        parameters = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    for parameter in parameters:  # a string annotation that could not be resolved
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            annotation = annotation.strip("'\"")
+        if parameter.name not in hints and isinstance(annotation, str) and (
+                annotation == "Session" or annotation.endswith(".Session")):
+            return parameter.name
+    return None
 
 
 def _handler_hints(handler: Callable[..., Any]) -> dict[str, Any]:
@@ -207,6 +238,8 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
     wants_message = _wants_message(handler, params)
     if wants_message:
         params = params[1:]
+    session_name = session_parameter(handler)
+    params = [p for p in params if p.name != session_name]
     accepts_any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
     keyword_names = {
         p.name for p in params
@@ -277,6 +310,8 @@ class ListenerRegistry:
         retry_backoff: tuple[float, float] = (1.0, 60.0),
         dead_letter_on: Sequence[type[BaseException]] = (),
         on_error: str = ON_ERROR_RETRY,
+        inbox: Any = None,
+        inbox_retention: Optional[float] = None,
     ) -> Listener:
         """Register ``handler`` for ``events`` as listener ``listener_name``.
 
@@ -289,6 +324,12 @@ class ListenerRegistry:
           ``on_error``: what happens when the handler raises (see the runner docs).
           ``max_deliveries`` counts handler runs, including runs that never finished
           because the process died: an entry that kills its process is dead-lettered too.
+        - ``inbox``: a SQLAlchemy Engine; each delivery runs the handler in a transaction
+          that records the event for this listener, so a redelivered event is skipped
+          (see ``lightbus_sync.inbox``). A handler parameter annotated
+          ``sqlalchemy.orm.Session`` gets that transaction's session.
+          ``inbox_retention`` (seconds, default 7 days): how long handled events are
+          remembered at least.
         """
         if listener_name is None:
             raise InvalidListener(
@@ -310,6 +351,13 @@ class ListenerRegistry:
         for exc_type in dead_letter_on:
             if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
                 raise InvalidListener(f"dead_letter_on takes exception classes, got {exc_type!r}")
+        listener_inbox = _make_inbox(listener_name, inbox, inbox_retention)
+        session_name = session_parameter(handler) if callable(handler) else None
+        if session_name is not None and listener_inbox is None:
+            raise InvalidListener(
+                f"listener {listener_name!r}: handler parameter {session_name!r} is annotated "
+                f"sqlalchemy.orm.Session, which only an inbox gives: listen(..., inbox=engine)"
+            )
         bindings: dict[tuple[str, str], EventBinding] = {}
         wants = set()
         streams: list[str] = []
@@ -336,6 +384,8 @@ class ListenerRegistry:
             retry_backoff=(float(low), float(high)),
             dead_letter_on=tuple(dead_letter_on),
             on_error=on_error,
+            inbox=listener_inbox,
+            session_parameter=session_name,
         )
         with self._lock:
             if listener_name in self._listeners:
@@ -345,3 +395,19 @@ class ListenerRegistry:
                 )
             self._listeners[listener_name] = listener
         return listener
+
+
+def _make_inbox(listener_name: str, engine: Any, retention: Optional[float]) -> Any:
+    """The ``Inbox`` of ``listen(inbox=engine, inbox_retention=...)``, or None."""
+    if engine is None:
+        if retention is not None:
+            raise InvalidListener(f"listener {listener_name!r}: inbox_retention needs inbox=engine")
+        return None
+    try:
+        from .inbox import DEFAULT_RETENTION, Inbox
+    except ImportError:  # pragma: no cover
+        raise InvalidListener("inbox= needs SQLAlchemy 2: pip install 'lightbus_sync[sql]'") from None
+    try:
+        return Inbox(engine, DEFAULT_RETENTION if retention is None else retention)
+    except (TypeError, ValueError) as exc:
+        raise InvalidListener(f"listener {listener_name!r}: {exc}") from None

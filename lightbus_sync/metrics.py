@@ -34,7 +34,14 @@ Metrics (every name starts ``lightbus_sync_``):
 ``group_lag``                              gauge      entries not yet delivered to the group
                                                       (Redis >= 7 only; absent when Redis cannot
                                                       tell, e.g. after XDEL)
+``outbox_rows``                            gauge      outbox rows waiting to be relayed (label:
+                                                      database, password hidden)
+``outbox_oldest_age_seconds``              gauge      age of the oldest waiting row (absent when
+                                                      the outbox is empty)
 =========================================  =========  ===========================================
+
+The outbox gauges (``attach_outbox``; ``lightbus-sync run`` attaches ``bus.outbox.url``)
+are counted in the database at scrape time, and left out of a scrape it does not answer.
 
 The group gauges (labels: listener, group, stream) are read from Redis at scrape time,
 through the runner's own transport; if Redis does not answer they are left out of that
@@ -130,6 +137,40 @@ class _RunnerCollector:
         yield lag
 
 
+class _OutboxCollector:
+    """Gauges counted in the outbox databases at scrape time: rows waiting, oldest age."""
+
+    def __init__(self) -> None:
+        self.engines: list[Any] = []
+
+    def _families(self) -> tuple[Any, Any]:
+        return (
+            GaugeMetricFamily(f"{PREFIX}_outbox_rows", "Outbox rows waiting to be relayed to Redis",
+                              labels=["database"]),
+            GaugeMetricFamily(f"{PREFIX}_outbox_oldest_age_seconds",
+                              "Seconds since the oldest waiting outbox row was written", labels=["database"]),
+        )
+
+    def describe(self) -> Iterator[Any]:
+        return iter(self._families())  # no samples: registering must not touch the database
+
+    def collect(self) -> Iterator[Any]:
+        from .outbox.backlog import outbox_backlog
+
+        rows, age = self._families()
+        for engine in list(self.engines):
+            try:
+                backlog = outbox_backlog(engine)
+            except Exception as exc:
+                logger.debug("metrics: counting the outbox failed: %s", exc)
+                continue
+            rows.add_metric([backlog.database], backlog.rows)
+            if backlog.oldest_age is not None:
+                age.add_metric([backlog.database], backlog.oldest_age)
+        yield rows
+        yield age
+
+
 def _stream_groups(transport: Any, stream: str) -> list[dict]:
     """``XINFO GROUPS stream`` through the transport ([] when the stream does not exist)."""
     method = getattr(transport, "stream_groups", None)
@@ -164,6 +205,7 @@ class BusMetrics(Observer):
         _require_prometheus()
         self.registry = prometheus_client.REGISTRY if registry is None else registry
         self._server: Any = None
+        self._outbox_collector: Optional[_OutboxCollector] = None
         try:
             self.fired = prometheus_client.Counter(
                 f"{PREFIX}_events_fired", "Events written to the bus", ["api", "event"], registry=self.registry)
@@ -206,6 +248,16 @@ class BusMetrics(Observer):
                 counter.labels(route.name)
         runner.add_observer(self)
         self._collector.runners.append(runner)
+        return self
+
+    def attach_outbox(self, database: Any) -> "BusMetrics":
+        """Report the backlog of the outbox at ``database`` (a SQLAlchemy URL or Engine)."""
+        from .outbox.urls import relay_engine
+
+        if self._outbox_collector is None:
+            self._outbox_collector = _OutboxCollector()
+            self.registry.register(self._outbox_collector)
+        self._outbox_collector.engines.append(relay_engine(database))
         return self
 
     def on_handled(self, delivery: DeliveryInfo, outcome: str, duration: float) -> None:

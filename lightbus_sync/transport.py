@@ -190,6 +190,27 @@ class RedisTransport:
         ids = self.call_with_retry(f"XADD x{len(items)} (pipelined)", pipelined_xadd, timeout)
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
+    def publish_outbox_entries(
+        self, stream: str, relayed_key: str, entries: Sequence[tuple[str, str]],
+        max_length: Optional[int], remember_seconds: float, timeout: float,
+    ) -> list[Optional[str]]:
+        """In one script, ``XADD`` each (event id, fields as a JSON array ``[name, value,
+        ...]``) to ``stream`` unless its event id is in the sorted set ``relayed_key``
+        (relayed within ``remember_seconds``), recording the ids it adds. Returns, per
+        entry, the new entry id or None (already relayed). Retried as ``add_events`` (a
+        retry after a timeout cannot add an entry twice)."""
+        script = self._scripts["outbox_publish"]
+        args: list[Any] = [0, int(remember_seconds * 1000), max_length or 0]
+        for event_id, fields in entries:
+            args += (event_id, fields)
+
+        def publish() -> list[Any]:
+            args[0] = int(time.time() * 1000)
+            return script(keys=[stream, relayed_key], args=args, client=self.client)
+
+        ids = self.call_with_retry(f"outbox relay to {stream}", publish, timeout)
+        return [(i.decode() if isinstance(i, bytes) else i) or None for i in ids]
+
     # --- schemas ---------------------------------------------------------------------
 
     def store_schemas(self, documents: Mapping[str, str], ttl: Optional[int]) -> None:
@@ -423,6 +444,22 @@ class RedisTransport:
             if "no such key" in str(exc).lower():
                 return []
             raise
+
+    def redelivery_floor(self, stream: str, group: str) -> Optional[str]:
+        """The lowest entry id ``group`` may still be given from ``stream``: its lowest
+        pending id, else its last delivered id (``XPENDING`` summary + ``XINFO GROUPS``).
+        None when the group or the stream does not exist."""
+        for info in self.stream_groups(stream):
+            name = info.get("name")
+            if (name.decode() if isinstance(name, bytes) else name) != group:
+                continue
+            last = info.get("last-delivered-id")
+            last = last.decode() if isinstance(last, bytes) else last
+            lowest = self.pending_summary(stream, group).get("min")
+            if lowest is not None:
+                return lowest.decode() if isinstance(lowest, bytes) else lowest
+            return last
+        return None
 
     def pending_summary(self, stream: str, group: str) -> dict:
         """``XPENDING stream group``: pending count, min and max id, per-consumer counts."""

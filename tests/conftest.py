@@ -138,3 +138,49 @@ def cluster_client(redis_cluster, cluster_url: str) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+# --- SQL databases (the outbox and inbox) ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server's URL: $LIGHTBUS_TEST_POSTGRES_URL, else 127.0.0.1:5432, else a
+    private server started for the session (see lightbus_sync.testing.postgres)."""
+    from lightbus_sync.testing.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, uniquely named PostgreSQL database, dropped after the test."""
+    from lightbus_sync.testing.postgres import fresh_database
+
+    with fresh_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database ($LIGHTBUS_TEST_MARIADB_URL, else 127.0.0.1:3306);
+    skipped where neither is there (PostgreSQL and SQLite are the supported databases)."""
+    from lightbus_sync.testing.postgres import fresh_database, mariadb_server_url
+
+    server = mariadb_server_url()
+    if server is None:
+        pytest.skip("no MariaDB/MySQL: set LIGHTBUS_TEST_MARIADB_URL or run one on 127.0.0.1:3306")
+    with fresh_database(server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The URL of an empty database: a SQLite file, a fresh PostgreSQL database, a fresh
+    MariaDB one (where there is a server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    if request.param == "mariadb":
+        return request.getfixturevalue("mariadb_url")
+    return request.getfixturevalue("postgres_url")

@@ -12,7 +12,7 @@ from ..framework import Comparison, Variant
 from ..peers import PEERS, PeerCase, PeerStatus
 
 CASE_MODULES = ["fire", "fire_tracing", "fire_many", "consume", "handler_io", "latency", "backlog_memory", "scale_out",
-                "cluster_scale"]
+                "cluster_scale", "outbox_fire", "outbox_relay", "outbox_latency", "inbox"]
 
 
 def _peer_variant(status: PeerStatus, peer_case: PeerCase) -> Variant:

@@ -132,18 +132,47 @@ class Processor:
         try:
             if observers.wraps_handler():
                 with observers.handling(delivery, message):
-                    listener.call(message)
+                    ran = self._call(work, delivery, message)
             else:
-                listener.call(message)
+                ran = self._call(work, delivery, message)
         except BaseException as exc:  # SystemExit too: a handler never ends its worker thread
             observers.on_handled(delivery, OUTCOME_ERROR, time.perf_counter() - started)
             self._handle_failure(work, delivery, message, exc, log_extra, run)
             return
-        observers.on_handled(delivery, OUTCOME_OK, time.perf_counter() - started)
+        if ran:
+            observers.on_handled(delivery, OUTCOME_OK, time.perf_counter() - started)
+        else:
+            logger.info("event %s already handled by listener %r (inbox): acked without running",
+                         message.id, listener.name, extra=log_extra)
+            self._stats.add("inbox_duplicates")
         if work.delivery_count == 1:
             self._settler.ack(work)
         else:
             self._settler.ack_now(work)  # before the next redelivered run, which might kill the process
+
+    def _call(self, work: Work, delivery: DeliveryInfo, message: EventMessage) -> bool:
+        """Call the handler; with an inbox, inside its transaction: False when the inbox
+        says the event was handled before (the handler did not run)."""
+        listener = work.route.listener
+        inbox = listener.inbox
+        if inbox is None:
+            listener.call(message)
+            return True
+        ran = inbox.handle(listener.group, message.id, work.stream, delivery.entry_id,
+                           lambda session: listener.call(message, session))
+        if inbox.purge_due():
+            self._purge_inbox(work)
+        return ran
+
+    def _purge_inbox(self, work: Work) -> None:
+        """Purge the inbox of ``work``'s listener (every ``PURGE_INTERVAL``); a failure is
+        logged and waits for the next turn."""
+        listener = work.route.listener
+        try:
+            listener.inbox.purge(listener.group, work.route.transport.redelivery_floor)
+        except Exception as exc:
+            logger.warning("inbox purge for listener %r failed (%s); next turn later", listener.name,
+                           describe_error(exc))
 
     def _handle_failure(
         self, work: Work, delivery: DeliveryInfo, message: EventMessage, exc: BaseException,

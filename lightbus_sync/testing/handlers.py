@@ -12,8 +12,9 @@
 outgoing validation: ``EventClient.encode``), decodes it exactly as the runner does
 (``lightbus_sync.incoming.IncomingDecoder``: decoding, incoming schema validation, the
 listener's casts), then calls the handler of every listener registered for that event,
-in registration order, in the current thread. Whatever a handler raises propagates, as
-does ``InvalidIncomingEvent`` for an event the runner would dead-letter.
+in registration order, in the current thread (a listener with an inbox: in the inbox's
+transaction, as the runner does). Whatever a handler raises propagates, as does
+``InvalidIncomingEvent`` for an event the runner would dead-letter.
 """
 
 from __future__ import annotations
@@ -84,5 +85,15 @@ def deliver(
         binding = listener.binding_for(raw.api_name, raw.event_name)
         kwargs = decoder.structure(raw, binding)
         message = EventMessage(raw.id, raw.api_name, raw.event_name, raw.version, kwargs, client.stream, stream_id, 1)
-        deliveries.append(Delivery(listener.name, message, listener.call(message)))
+        deliveries.append(Delivery(listener.name, message, _call(listener, message)))
     return deliveries
+
+
+def _call(listener: Any, message: EventMessage) -> Any:
+    """The handler's call as the runner makes it: with an inbox, in its transaction."""
+    if listener.inbox is None:
+        return listener.call(message)
+    results = []
+    listener.inbox.handle(listener.group, message.id, message.stream, message.stream_id,
+                          lambda session: results.append(listener.call(message, session)))
+    return results[0] if results else None

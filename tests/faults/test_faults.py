@@ -19,14 +19,6 @@ from .harness import STREAM, Producer, Runners, account, dead_letters, dead_seqs
 pytestmark = pytest.mark.timeout(150)
 
 
-@pytest.fixture
-def server(tmp_path):
-    with RedisServer(directory=tmp_path / "redis", appendonly=True) as srv:
-        if not srv.is_running():
-            srv.start()
-        yield srv
-
-
 def _settle(runners: Runners, client, expected: set[int], timeout: float, since: float | None = None) -> float:
     """Wait until every expected seq is handled (or dead-lettered) and nothing is pending;
     return the seconds from ``since`` (the end of the fault; default now) to that point."""
