@@ -1,10 +1,11 @@
 """Fault scenarios with the example shop as real processes on PostgreSQL (``runserver``,
-``lightbus_run``, listeners with an inbox), the effects counted in the database and in
-Redis. The table is printed at the end of the run.
+``lightbus_run`` relaying the outbox, listeners with an inbox), the effects counted in
+the database and in Redis. The table is printed at the end of the run.
 
 - the database's connections killed (``pg_terminate_backend``) while ``lightbus_run``
   handles events: only the handlers in flight fail and are retried; nothing is lost or
   done twice;
+- the web process SIGKILLed right after its commit: the outbox still delivers the event;
 - the same with ``fire_on_commit``, killed between the commit and the write to Redis:
   its documented loss window (the event is lost);
 - rolled-back requests: nothing of theirs is published.
@@ -132,6 +133,19 @@ def request_and_die(shop: Shop, path: str, body: dict, headers: dict | None = No
     with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
         web.request("POST", path, body, headers=headers)
     assert web.proc.wait(10) == -9
+
+
+def test_web_process_killed_right_after_commit_still_delivers_through_the_outbox(shop):
+    runner = shop.runner()
+    requests = 5
+    for n in range(requests):
+        request_and_die(shop, "/orders/", {"item": f"killed-{n}", "quantity": 1}, {"X-Fault": "kill-after-commit"})
+    committed = shop.orders()
+    assert len(committed) == requests  # each request committed before its process died
+    wait_until(lambda: shop.effects("shipping_shipment") == committed, 30, what="every committed order shipped")
+    assert runner.stop() == 0
+    row = shop.row("web SIGKILLed right after commit (outbox)", requests, 0, 0)
+    assert row["published"] == requests and row["lost"] == 0 and row["duplicate effects"] == 0
 
 
 def test_fire_on_commit_loses_the_event_when_killed_between_commit_and_fire(shop):

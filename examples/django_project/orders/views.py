@@ -1,6 +1,7 @@
 """``POST /orders/`` (JSON ``{"item": ..., "quantity": ...}``): saves an order and fires
-``shop.orders.order_placed`` in the same transaction. A quantity under 1 is refused
-after the row is written, so the transaction rolls back and nothing is fired."""
+``shop.orders.order_placed`` through the outbox, in the same transaction: the event is
+published if and only if the order is committed. A quantity under 1 is refused after
+both rows are written, so the transaction rolls back and nothing is published."""
 
 import json
 
@@ -9,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from lightbus_sync.contrib.django import fire_on_commit
+from lightbus_sync.contrib.django import bus
 
 from .models import Order
 
@@ -25,8 +26,8 @@ def place_order(request: HttpRequest) -> JsonResponse:
     try:
         with transaction.atomic():
             order = Order.objects.create(item=body["item"], quantity=max(int(body["quantity"]), 0))
-            fire_on_commit("shop.orders.order_placed", order_id=order.pk, item=order.item,
-                           quantity=order.quantity)
+            bus.outbox().shop.orders.order_placed.fire(order_id=order.pk, item=order.item,
+                                                       quantity=order.quantity)
             if order.quantity < 1:
                 raise Refused("quantity must be at least 1")
     except Refused as exc:

@@ -29,6 +29,8 @@ LIGHTBUS_SYNC = {
     "service_name": "shop",
     "bus": {"runner": {"threads": 4, "shutdown_timeout": 10}},
 }
+# manage.py lightbus_run relays the outbox of this database.
+LIGHTBUS_SYNC_OUTBOX = "default"
 
 
 def _database(url: str) -> dict:

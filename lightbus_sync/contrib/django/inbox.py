@@ -77,12 +77,15 @@ def inbox_handler(handler: Callable[..., Any], events: list[Any], using: str, gr
 
 
 class InboxListenerRegistry(ListenerRegistry):
-    """The project bus's listeners: ``listen()`` takes one more option, ``inbox="<database
-    alias>"`` (see ``inbox_handler``)."""
+    """The project bus's listeners: ``listen()``'s ``inbox`` also takes a Django database
+    alias (see ``inbox_handler``); a SQLAlchemy engine still gives the core inbox."""
 
     def add(self, events: Any, handler: Callable[..., Any], *, listener_name: Any,
             inbox: Any = None, **options: Any) -> Listener:
-        if inbox is not None and listener_name is not None:
+        if isinstance(inbox, str) and listener_name is not None:
             group = f"{self._service_name}-{listener_name}"
             handler = inbox_handler(handler, list(events), inbox, group)
+            inbox = None
+        if inbox is not None:  # a SQLAlchemy engine: the core inbox
+            options["inbox"] = inbox
         return super().add(events, handler, listener_name=listener_name, **options)

@@ -8,10 +8,13 @@ import os
 import threading
 from typing import Any, Callable, Optional
 
+import attrs
+
 from ... import config as config_module
 from ...bus import Bus
-from ...config import default_process_name
+from ...config import RootConfig, default_process_name
 from .conf import default_service_name, project_config
+from .outbox import DjangoOutboxSink, database_url, relayed_alias
 
 #: The module every installed app may have; imported when the app registry is ready.
 BUS_MODULE = "bus"
@@ -23,13 +26,36 @@ _ENV_NAMES = (
 
 
 class DjangoBus(Bus):
-    """The project's bus: ``listen()`` takes one more option, ``inbox="<database alias>"``."""
+    """The project's bus: ``outbox()`` takes a database alias (``using=``) as well as a
+    SQLAlchemy session, and ``listen()`` an ``inbox="<database alias>"``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from .inbox import InboxListenerRegistry
 
         super().__init__(*args, **kwargs)
         self.listeners = InboxListenerRegistry(self.service_name)
+
+    def outbox(self, session: Any = None, *, using: Optional[str] = None) -> Any:
+        """This bus's APIs, firing into the outbox table of database ``using`` (default
+        ``"default"``) inside its current ``transaction.atomic()`` block, so the event is
+        published (by the relay) if and only if the transaction commits. A SQLAlchemy
+        ``Session`` or ``Connection`` may be given instead, as for any bus."""
+        if session is not None and using is not None:
+            raise TypeError("bus.outbox() takes a SQLAlchemy session or using=<database alias>, not both")
+        if session is None:
+            from django.db import DEFAULT_DB_ALIAS
+
+            session = DjangoOutboxSink(using or DEFAULT_DB_ALIAS)
+        return super().outbox(session)
+
+
+def with_outbox_database(root: RootConfig, alias: Optional[str]) -> RootConfig:
+    """The configuration with ``bus.outbox.url`` pointing at database ``alias`` (when set
+    and no URL is configured), so ``lightbus_run`` relays it and ``status`` shows its backlog."""
+    if alias is None or root.bus.outbox.url is not None:
+        return root
+    outbox = attrs.evolve(root.bus.outbox, url=database_url(alias))
+    return attrs.evolve(root, bus=attrs.evolve(root.bus, outbox=outbox))
 
 
 class ProjectBus:
@@ -54,7 +80,7 @@ class ProjectBus:
             if self._bus is None:
                 from django.conf import settings
 
-                root = project_config(settings)
+                root = with_outbox_database(project_config(settings), relayed_alias(settings))
                 self.created_with = {name: os.environ.get(name) for name in _ENV_NAMES}
                 self._bus = DjangoBus(
                     root, root.service_name or default_service_name(settings),
