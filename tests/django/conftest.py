@@ -8,6 +8,7 @@ fixture runs) and flushed before each test."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
@@ -54,6 +55,7 @@ REDIS.start()
 #: SQLite test databases in files: in-memory ones share a cache whose table locks do not
 #: wait, which the runner's threads would trip over.
 SQLITE_DIR = Path(tempfile.mkdtemp(prefix="lightbus-djtest-"))
+atexit.register(shutil.rmtree, SQLITE_DIR, True)  # after pytest-django has dropped its test databases
 
 if not settings.configured:
     settings.configure(
@@ -87,7 +89,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
     get_bus().close()  # its schema thread, before its Redis goes
     REDIS.cleanup()
-    shutil.rmtree(SQLITE_DIR, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
