@@ -17,6 +17,7 @@ from .api import NO_DEFAULT, Api, Event, Parameter
 from .bus import ApiClient, Bus, EventClient, create
 from .config import RootConfig, load_config
 from .errors import (
+    AccessRefused,
     BusUnavailable,
     ConfigurationError,
     DeadLetter,
@@ -32,7 +33,9 @@ from .errors import (
     MissingParameter,
     OutboxTransactionError,
     PositionalArgumentsNotAllowed,
+    RedisOutOfMemory,
     SchemaMismatch,
+    ScriptRefused,
     TransportError,
     UnexpectedParameter,
     UnknownApi,
@@ -46,6 +49,7 @@ from .runner import Runner
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessRefused",
     "Api",
     "ApiClient",
     "Bus",
@@ -71,9 +75,11 @@ __all__ = [
     "OutboxTransactionError",
     "Parameter",
     "PositionalArgumentsNotAllowed",
+    "RedisOutOfMemory",
     "RootConfig",
     "Runner",
     "SchemaMismatch",
+    "ScriptRefused",
     "TransportError",
     "UnexpectedParameter",
     "UnknownApi",

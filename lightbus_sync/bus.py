@@ -452,7 +452,10 @@ class EventClient:
 
         Blocks until Redis has the entry. Raises an ``InvalidFireCall`` subclass (nothing
         written) for a bad call, ``BusUnavailable`` if Redis stays unreachable for
-        ``event_fire_timeout`` seconds. The first fire of an API publishes its schema.
+        ``event_fire_timeout`` seconds, ``RedisOutOfMemory`` (at once, nothing written) if
+        Redis is over its ``maxmemory`` and refuses writes (``OOM``), ``TransportError`` if
+        Redis refuses the write for another reason (an ACL denial...). The first fire of
+        an API publishes its schema.
         """
         definition = self.definition
         event_id, values, fields = self._encode(args, kwargs)
@@ -482,7 +485,8 @@ class EventClient:
         """Fire many events of this kind in one pipelined round trip.
 
         Every call is checked first; if any is bad, nothing is written. The writes are
-        not atomic: on ``BusUnavailable`` some may have landed (retries keep event ids).
+        not atomic: on ``BusUnavailable`` or ``RedisOutOfMemory`` some may have landed
+        (retries keep event ids). Raises as ``fire()`` does.
         """
         definition = self.definition
         prepared = self.encode_many(calls)

@@ -20,7 +20,7 @@ import traceback
 from typing import Optional, Sequence
 
 from . import config as config_module
-from .errors import LightbusError
+from .errors import AccessRefused, LightbusError
 
 from .cli_common import (  # noqa: F401 (BusModuleImportFailed, load_command_bus: the CLI's API)
     EXIT_CONFIG,
@@ -112,7 +112,11 @@ def command_run(args: argparse.Namespace) -> int:
 
     from .cli_outbox import start_configured_relay
 
-    runner.start()
+    try:
+        runner.start()
+    except AccessRefused as exc:
+        print(f"lightbus-sync: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     relay = start_configured_relay(bus)  # bus.outbox.url configured: relay it too
     if relay is not None:
         bus.stop_hooks.append(relay.stop)
@@ -143,7 +147,7 @@ def command_run(args: argparse.Namespace) -> int:
     if runner.failure is not None:
         runner.wait(runner.shutdown_timeout + 5)
         logger.critical("runner stopped: %s", runner.failure)
-        return EXIT_FAILED
+        return EXIT_CONFIG if runner.failure_is_access else EXIT_FAILED
     logger.info("stopping: letting in-flight handlers finish (up to %.0fs)", runner.shutdown_timeout)
     systemd.notify(
         f"STOPPING=1\nSTATUS=draining\nEXTEND_TIMEOUT_USEC={int((runner.shutdown_timeout + 5) * 1_000_000)}"

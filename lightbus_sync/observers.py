@@ -6,7 +6,8 @@ runner of the bus does) or ``runner.add_observer(observer)`` (that runner only).
 
 Calls come from the thread doing the work: ``firing``/``on_fired`` from the firing thread,
 ``handling``/``on_handled``/``on_retried``/``on_dead_lettered`` from the worker thread
-handling the entry, ``on_reclaimed`` from the reclaimer thread. An observer that
+handling the entry, ``on_reclaimed`` from the reclaimer thread, ``on_lost`` from the
+keeper thread (or a worker thread, for an entry removed while pending). An observer that
 raises is logged and skipped: it never breaks a fire or a delivery.
 
 ``handling(delivery, message)`` returns a context manager entered around the handler
@@ -95,6 +96,11 @@ class Observer:
     def on_reclaimed(self, delivery: DeliveryInfo) -> None:
         """A stale entry was claimed from a consumer that stopped handling it (a crashed
         or stopped process); not called for entries claimed for a scheduled retry."""
+
+    def on_lost(self, listener: str, stream: str, count: int) -> None:
+        """``count`` entries of ``stream`` were lost to ``listener``'s group: removed from
+        the stream before the group read them (a lower bound where Redis cannot tell how
+        many), or while pending (then 1 at a time)."""
 
     def wraps_handler(self) -> bool:
         """True if ``handling`` is overridden (the fan-out skips the others)."""
@@ -195,6 +201,13 @@ class Observers(Observer):
             except Exception:
                 self._failed(observer, "on_reclaimed")
 
+    def on_lost(self, listener: str, stream: str, count: int) -> None:
+        for observer in self._by_method["on_lost"]:
+            try:
+                observer.on_lost(listener, stream, count)
+            except Exception:
+                self._failed(observer, "on_lost")
+
     def wraps_handler(self) -> bool:
         return bool(self._by_method["handling"])
 
@@ -215,7 +228,7 @@ class Observers(Observer):
 
 _NULL = contextlib.nullcontext()
 _METHODS = ("firing", "on_fired", "on_started", "on_stopped", "handling", "on_handled", "on_retried",
-            "on_dead_lettered", "on_reclaimed")
+            "on_dead_lettered", "on_reclaimed", "on_lost")
 
 
 def _overrides(observer: Observer, name: str) -> bool:

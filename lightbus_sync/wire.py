@@ -105,7 +105,8 @@ def is_noop(fields: Mapping[bytes, bytes]) -> bool:
 
 
 def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
-    """Decode an entry's fields. Raises MalformedEntry naming what is wrong."""
+    """Decode an entry's fields. Raises MalformedEntry naming what is wrong, whatever
+    goes wrong (a JSON value nested too deeply to decode names its RecursionError)."""
     if not fields:
         raise MalformedEntry("entry has no fields (trimmed or deleted while pending)")
     metadata: dict[str, str] = {}
@@ -122,6 +123,10 @@ def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
                 parameters[key[1:]] = json.loads(value)
             except ValueError as exc:
                 raise MalformedEntry(f"parameter {key[1:]!r} is not valid JSON: {exc}") from None
+            except Exception as exc:  # RecursionError (deep nesting), MemoryError, ...
+                raise MalformedEntry(
+                    f"parameter {key[1:]!r} cannot be decoded: {type(exc).__name__}: {exc}"
+                ) from None
         elif key in METADATA_FIELDS:
             metadata[key] = value
         elif key in _IGNORED_FIELDS:

@@ -21,7 +21,6 @@ from lightbus_sync.dashboard.html import Html, html
 from lightbus_sync.dashboard.sampler import LagSampler
 from lightbus_sync.dashboard.security import CSRF_COOKIE, ActionGuard
 from lightbus_sync.ops.status import collect_status
-from lightbus_sync.ops.trim_point import trim_point
 from lightbus_sync.runner import Runner
 from ops_apps.ops_support import cli, fast_config, ops_bus, wait_until  # noqa: F401
 
@@ -120,7 +119,7 @@ def test_html_escapes_values_but_not_markup():
     assert html("<td>{}</td>", "{0} {}") == "<td>{0} {}</td>"
 
 
-def test_trim_point_is_the_oldest_position_a_group_needs(ops_bus, redis_client):  # noqa: F811
+def test_streams_page_shows_the_trim_point_and_the_group_holding_it(ops_bus, redis_client, serve):  # noqa: F811
     bus = ops_bus()
     ids = [bus.dash.shop.order_placed.fire(order_id=i, note="n") and redis_client.xrevrange(STREAM, count=1)[0][0]
            for i in range(4)]
@@ -128,17 +127,16 @@ def test_trim_point_is_the_oldest_position_a_group_needs(ops_bus, redis_client):
     redis_client.xreadgroup("reader", "c1", {STREAM: ">"}, count=3)  # 3 pending, none acked
     redis_client.xack(STREAM, "reader", ids[0])
     redis_client.xgroup_create(STREAM, "caught-up", id="$")
-    [stream] = collect_status(bus, ["dash.shop"], include_local=False).streams
-    point = trim_point(stream)
-    assert (point.entry_id, point.group, point.because) == (ids[1].decode(), "reader", "pending")
+    client = serve(Dashboard(bus, apis=["dash.shop"], include_local=False, discover=False))
+    _, _, body = client.request("/streams")
+    assert f"<code>{ids[1].decode()}</code><br><span class=\"muted\">held by reader (pending)</span>" in body
     redis_client.xack(STREAM, "reader", ids[1], ids[2])
-    point = trim_point(collect_status(bus, ["dash.shop"], include_local=False).streams[0])
-    assert (point.entry_id, point.group, point.because) == (ids[2].decode(), "reader", "last-delivered")
-    redis_client.xgroup_create(STREAM, "new", id="0")
-    assert trim_point(collect_status(bus, ["dash.shop"], include_local=False).streams[0]).group == "new"
+    _, _, body = client.request("/groups")
+    assert f"<code>{ids[2].decode()}</code> (last-delivered)" in body
     redis_client.delete(STREAM)
     bus.dash.shop.order_placed.fire(order_id=9, note="n")
-    assert trim_point(collect_status(bus, ["dash.shop"], include_local=False).streams[0]) is None  # no groups
+    _, _, body = client.request("/streams")
+    assert "no groups" in body
 
 
 def test_outbox_hook_fills_its_column_and_its_failure_leaves_the_page(shop_bus, serve):

@@ -15,7 +15,6 @@ from ..ops.dead_letters import DeadLetterRecord
 from ..ops.formatting import duration, timestamp, value_json
 from ..ops.inspect import InspectedEvent
 from ..ops.status import BusStatus, GroupStatus, StreamStatus
-from ..ops.trim_point import TrimPoint, trim_point
 from .chart import lag_chart
 from .html import Html, html, join, query
 from .outbox import OutboxBacklog
@@ -72,11 +71,14 @@ def _age(moment: Optional[datetime.datetime], now: float) -> Html:
     return html('{}<br><span class="muted">{} ago</span>', timestamp(moment), duration(now - moment.timestamp()))
 
 
-def _trim(point: Optional[TrimPoint]) -> Html:
-    if point is None:
-        return Html('<span class="muted">no groups</span>')
-    return html('<code>{}</code><br><span class="muted">held by {} ({})</span>',
-                point.entry_id, point.group, point.because)
+def _trim(s: StreamStatus) -> Html:
+    """The stream's trim point and the group holding it (``ops.status`` fills them in)."""
+    stale = html('<br><span class="warn">stale: {}</span>', ", ".join(s.stale_groups)) if s.stale_groups else Html("")
+    if s.trim_held_by is None:
+        what = "no groups" if not s.groups else "nothing (every group is stale)"
+        return html('<span class="muted">{}</span>{}', what, stale)
+    return html('<code>{}</code><br><span class="muted">held by {} ({})</span>{}',
+                s.trim_point, s.trim_held_by, s.trim_reason, stale)
 
 
 def _backlog(item: Optional[OutboxBacklog]) -> Html:
@@ -106,7 +108,7 @@ def streams_page(status: BusStatus, links: Links, backlog: Optional[Mapping[str,
             html('<td class="n">{}</td>', s.length if s.exists else "(none)"),
             html('<td>{}</td>', _age(s.first_time, now)),
             html('<td>{}</td>', _age(s.last_time, now)),
-            html('<td>{}</td>', _trim(trim_point(s))),
+            html('<td>{}</td>', _trim(s)),
             html('<td class="n"><a href="{}"{}>{}</a></td>', links("/dead-letters", stream=s.stream),
                  Html(' class="warn"') if s.dead_letters else "", s.dead_letters),
         ]
@@ -145,14 +147,13 @@ def groups_page(status: BusStatus, links: Links,
     now = datetime.datetime.now(datetime.timezone.utc).timestamp()
     rows = []
     for s, g in groups:
-        point = trim_point(s)
-        holds = point is not None and point.group == g.name
+        holds = s.trim_held_by == g.name
         rows.append(html(
             '<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class="n">{}</td><td>{}</td>'
             '<td class="n">{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td></tr>',
             s.stream, g.name, _consumers(g), g.pending, _oldest(g),
             "unknown" if g.lag is None else g.lag,
-            html('<span class="warn">yes</span> <code>{}</code> ({})', point.entry_id, point.because) if holds else "-",
+            html('<span class="warn">yes</span> <code>{}</code> ({})', s.trim_point, s.trim_reason) if holds else "-",
             "?" if g.dead_letters is None else g.dead_letters, g.replays,
             lag_chart(series(s, g), now),
         ))
