@@ -19,6 +19,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
@@ -107,6 +108,14 @@ def django_redis() -> Iterator[RedisServer]:
         REDIS.start()
     REDIS.flushall()
     yield REDIS
+
+
+@pytest.fixture
+def redis_client(django_redis: RedisServer) -> Iterator["redis.Redis"]:
+    """A client (bytes replies) of the project bus's Redis, flushed for this test."""
+    client = django_redis.client()
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -19,13 +19,6 @@ def entries(redis_client) -> list[dict]:
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in redis_client.xrange(STREAM)]
 
 
-@pytest.fixture
-def redis_client(django_redis):
-    client = django_redis.client()
-    yield client
-    client.close()
-
-
 def test_one_bus_per_project_made_from_the_settings(project_bus):
     import lightbus_sync.contrib.django as integration
 

@@ -15,13 +15,6 @@ from runner_apps.harness import wait_until
 STREAM = "shop.orders.*:stream"
 
 
-@pytest.fixture
-def redis_client(django_redis):
-    client = django_redis.client()
-    yield client
-    client.close()
-
-
 def duplicate_entry(client, message) -> str:
     """The entry of ``message`` once more in its stream: the same event delivered twice."""
     (_, fields), = client.xrange(STREAM, message.stream_id, message.stream_id)
