@@ -20,13 +20,6 @@ from runner_apps.harness import wait_until
 STREAM = "shop.orders.*:stream"
 
 
-@pytest.fixture
-def redis_client(django_redis):
-    client = django_redis.client()
-    yield client
-    client.close()
-
-
 @pytest.mark.django_db(transaction=True, databases=["default", "pg"])
 @pytest.mark.parametrize("alias", ["default", "pg"])
 def test_outbox_writes_in_the_transaction_and_rolls_back_with_it(alias, redis_client):
