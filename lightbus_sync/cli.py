@@ -63,6 +63,7 @@ def _setup_logging(level: str, fmt: str) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    """Run a bus's listeners until SIGTERM/SIGINT (the bus module's, or ``args.load_bus()``'s)."""
     from . import systemd
     from .bus_module import import_bus_module
     from .runner import Runner
@@ -81,8 +82,9 @@ def command_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     apply_environment(args)
+    loader = getattr(args, "load_bus", None)
     try:
-        module, bus = import_bus_module(args.bus)
+        module, bus = loader() if loader is not None else import_bus_module(args.bus)
     except BusModuleNotFound as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_IMPORT
@@ -90,8 +92,8 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except Exception:
-        print(f"lightbus-sync: the bus module {args.bus or os.environ.get(config_module.ENV_MODULE) or 'bus'!r} "
-              f"failed to import:", file=sys.stderr)
+        name = getattr(args, "bus", None) or os.environ.get(config_module.ENV_MODULE) or "bus"
+        print(f"lightbus-sync: the bus module {name!r} failed to import:", file=sys.stderr)
         traceback.print_exc()
         return EXIT_IMPORT
     try:
@@ -254,16 +256,10 @@ def _with_exit_statuses(parser: argparse.ArgumentParser) -> None:
                 _with_exit_statuses(subparser)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lightbus-sync", description=DESCRIPTION, epilog=EXIT_STATUSES)
-    parser.add_argument("--version", action="version", version=f"lightbus-sync {__version__}")
-    parser.add_argument("--log-level", type=log_level, default=os.environ.get("LIGHTBUS_LOG_LEVEL", "INFO"),
-                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO, or $LIGHTBUS_LOG_LEVEL)")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
-
-    run = sub.add_parser("run", help="run the listeners of a bus module until SIGTERM or SIGINT")
-    run.add_argument("--bus", "-b", help="the bus module to import (default $LIGHTBUS_MODULE, else 'bus')")
+def add_run_arguments(run: argparse.ArgumentParser, bus_module: bool = True) -> None:
+    """The options of ``run`` (shared by frameworks' run commands, which have no ``--bus``)."""
+    if bus_module:
+        run.add_argument("--bus", "-b", help="the bus module to import (default $LIGHTBUS_MODULE, else 'bus')")
     run.add_argument("--config", "-c", help="config file (YAML, JSON or TOML; default $LIGHTBUS_CONFIG)")
     run.add_argument("--redis-url", help="Redis URL for every API (default $LIGHTBUS_REDIS_URL or the config)")
     run.add_argument("--service-name", "-s", help="names the consumer groups: {service}-{listener}")
@@ -279,6 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
                      "needs pip install 'lightbus_sync[metrics]'")
     run.add_argument("--metrics-host", default="0.0.0.0", help="address to serve metrics on (default 0.0.0.0)")
     run.set_defaults(func=command_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightbus-sync", description=DESCRIPTION, epilog=EXIT_STATUSES)
+    parser.add_argument("--version", action="version", version=f"lightbus-sync {__version__}")
+    parser.add_argument("--log-level", type=log_level, default=os.environ.get("LIGHTBUS_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO, or $LIGHTBUS_LOG_LEVEL)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    run = sub.add_parser("run", help="run the listeners of a bus module until SIGTERM or SIGINT")
+    add_run_arguments(run)
 
     dump = sub.add_parser("dumpschema", help="write the schemas of local and remote APIs")
     dump.add_argument("--bus", "-b", help="the bus module defining local APIs (optional)")
@@ -296,12 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_ops import add_ops_commands
 
     add_ops_commands(sub)  # status, inspect, dead-letters
-    from .cli_outbox import add_outbox_commands
-
-    add_outbox_commands(sub)  # outbox init, relay, ddl
     from .cli_dashboard import add_dashboard_command
 
     add_dashboard_command(sub)
+
+    from .cli_outbox import add_outbox_commands
+
+    add_outbox_commands(sub)  # outbox init, relay, ddl
     _with_exit_statuses(parser)
     return parser
 

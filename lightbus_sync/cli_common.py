@@ -39,11 +39,18 @@ def load_command_bus(args: argparse.Namespace, service_name: Optional[str] = Non
     """The bus a command works on: the bus module's if one is named (``--bus`` or
     ``$LIGHTBUS_MODULE``), else one made from the configuration. Returns (bus,
     from_module). A bus module that fails to import has its traceback printed and raises
-    BusModuleImportFailed; configuration errors raise LightbusError."""
+    BusModuleImportFailed; configuration errors raise LightbusError.
+
+    ``args.load_bus``, when set (by a framework's command), is called instead of importing
+    a bus module: it returns (module or None, bus).
+    """
     from .bus import create
     from .bus_module import import_bus_module
 
     apply_environment(args)
+    loader = getattr(args, "load_bus", None)
+    if loader is not None:
+        return loader()[1], True
     name = getattr(args, "bus", None) or os.environ.get(config_module.ENV_MODULE)
     if not name:
         return create(service_name=service_name), False

@@ -21,9 +21,10 @@ from .errors import BusUnavailable, LightbusError
 from .transport import TRANSIENT_ERRORS
 
 
-def add_ops_commands(sub: Any) -> None:
+def add_ops_commands(sub: Any, bus_module: bool = True) -> None:
     """Add ``status``, ``inspect`` and ``dead-letters`` to the ``lightbus-sync`` parser's
-    subcommands (``sub`` is what ``add_subparsers()`` returned)."""
+    subcommands (``sub`` is what ``add_subparsers()`` returned). Without ``bus_module``
+    (a framework's command, which supplies the bus) there are no bus and config options."""
     status = sub.add_parser(
         "status", help="streams, consumer groups, consumers, lag, pending and dead letters",
         description="Show each stream of the bus's APIs (the bus module's local APIs and listeners, "
@@ -32,7 +33,7 @@ def add_ops_commands(sub: Any) -> None:
                     "turns it into a monitoring probe: exit 1 when a group lost entries or a threshold is exceeded, "
                     "0 otherwise.",
     )
-    _common(status)
+    _common(status, bus_module)
     status.add_argument("--api", action="append", default=[], metavar="NAME",
                         help="also show this API's stream(s) (repeatable; API or API.EVENT)")
     status.add_argument("--all-streams", action="store_true",
@@ -56,7 +57,7 @@ def add_ops_commands(sub: Any) -> None:
                     "The API need not be defined locally. With --follow, the last --limit events are "
                     "shown oldest first, then new ones as they arrive (XREAD BLOCK) until Ctrl-C.",
     )
-    _common(inspect)
+    _common(inspect, bus_module)
     inspect.add_argument("target", metavar="API[.EVENT]", help="an API name, or API.EVENT")
     inspect.add_argument("--limit", "-n", type=int, default=10, help="how many events (default 10; 0 = all)")
     inspect.add_argument("--since", metavar="ID|DATETIME",
@@ -72,14 +73,14 @@ def add_ops_commands(sub: Any) -> None:
     dead = sub.add_parser("dead-letters", help="list, show, replay or purge dead-lettered events")
     dead_sub = dead.add_subparsers(dest="dead_letters_command", required=True)
     listing = dead_sub.add_parser("list", help="dead letters, newest first")
-    _common(listing)
+    _common(listing, bus_module)
     _filters(listing)
     listing.add_argument("--limit", "-n", type=int, default=50, help="how many (default 50; 0 = all)")
     listing.add_argument("--json", action="store_true", help="JSON for scripts")
     listing.set_defaults(func=command_dead_list)
 
     show = dead_sub.add_parser("show", help="one dead letter in full")
-    _common(show)
+    _common(show, bus_module)
     _filters(show)
     show.add_argument("id", metavar="ID", help="its id in the dead-letter stream")
     show.add_argument("--json", action="store_true", help="JSON for scripts")
@@ -91,7 +92,7 @@ def add_ops_commands(sub: Any) -> None:
                     "original consumer group alone, and the dead letter is deleted, in one atomic step. "
                     "Replaying an id twice does nothing the second time.",
     )
-    _common(replay)
+    _common(replay, bus_module)
     _filters(replay)
     replay.add_argument("ids", nargs="*", metavar="ID", help="dead-letter ids")
     replay.add_argument("--all", action="store_true", help="every dead letter matching the filters")
@@ -99,14 +100,16 @@ def add_ops_commands(sub: Any) -> None:
     replay.set_defaults(func=command_dead_replay)
 
     purge = dead_sub.add_parser("purge", help="delete dead letters")
-    _common(purge)
+    _common(purge, bus_module)
     _filters(purge)
     purge.add_argument("ids", nargs="*", metavar="ID", help="dead-letter ids")
     purge.add_argument("--all", action="store_true", help="every dead letter matching the filters")
     purge.set_defaults(func=command_dead_purge)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, bus_module: bool = True) -> None:
+    if not bus_module:
+        return
     parser.add_argument("--bus", "-b", help="bus module to import (default $LIGHTBUS_MODULE; optional)")
     parser.add_argument("--config", "-c", help="config file (YAML, JSON or TOML; default $LIGHTBUS_CONFIG)")
     parser.add_argument("--redis-url", help="Redis URL for every API (default $LIGHTBUS_REDIS_URL or the config)")

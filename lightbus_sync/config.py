@@ -500,14 +500,15 @@ def _format_exception(exc: BaseException, tp: Optional[type]) -> str:
 _BRACKETED_KEY = re.compile(r"\[['\"]([^'\"]*)['\"]\]")
 
 
-def _error_lines(exc: BaseException) -> list[str]:
-    """``$.apis.default.event_transport.redis.batch_size: expected an integer, got str 'x'``."""
+def _error_lines(exc: BaseException, label: str = "$") -> list[str]:
+    """``$.apis.default.event_transport.redis.batch_size: expected an integer, got str 'x'``
+    (``label`` replaces the ``$`` that stands for the top of the configuration)."""
     lines = []
     for line in cattrs.transform_error(exc, format_exception=_format_exception):
         message, _, path = line.rpartition(" @ ")
         if not _:
             message, path = line, "$"
-        path = _BRACKETED_KEY.sub(lambda m: "." + m.group(1), path)
+        path = label + _BRACKETED_KEY.sub(lambda m: "." + m.group(1), path)[1:]
         if message.startswith("\x1f"):  # a validator's error: add its field to the path
             _, field, message = message.split("\x1f", 2)
             path = f"{path}.{field}"
@@ -606,7 +607,7 @@ _NOUNS = ("badger", "cloud", "delta", "ember", "falcon", "garden", "harbor", "is
           "king", "lake", "meadow", "night", "ocean", "pine", "river", "surf", "tiger", "valley", "wave")
 
 
-def format_name(template: str, key: str) -> str:
+def format_name(template: str, key: str, label: str = "$") -> str:
     """Expand Lightbus's name placeholders: ``{hostname}``, ``{pid}``, ``{random4}``,
     ``{random8}``, ``{random16}``, ``{friendly}`` (e.g. ``royal-surf-492``).
 
@@ -628,7 +629,7 @@ def format_name(template: str, key: str) -> str:
         name = template.format(**values)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigurationError(
-            f"$.{key}: cannot expand {template!r} ({type(exc).__name__}: {exc}); the placeholders "
+            f"{label}.{key}: cannot expand {template!r} ({type(exc).__name__}: {exc}); the placeholders "
             f"are {', '.join('{' + p + '}' for p in _NAME_PLACEHOLDERS)}"
         ) from None
     if key == "service_name" and any(f"{{{p}}}" in template for p in ("random4", "random8", "random16", "friendly", "pid")):
@@ -639,8 +640,9 @@ def format_name(template: str, key: str) -> str:
     return name
 
 
-def structure_config(raw: Mapping[str, Any]) -> RootConfig:
-    """Turn a raw mapping into RootConfig, merging each ``apis.<name>`` over ``apis.default``."""
+def structure_config(raw: Mapping[str, Any], label: str = "$") -> RootConfig:
+    """Turn a raw mapping into RootConfig, merging each ``apis.<name>`` over ``apis.default``.
+    Error paths start with ``label`` (``$``, or the name of a setting holding the config)."""
     if not isinstance(raw, Mapping):
         raise ConfigurationError(f"config must be a mapping, got {type(raw).__name__}")
     raw = dict(raw)
@@ -649,7 +651,7 @@ def structure_config(raw: Mapping[str, Any]) -> RootConfig:
         apis = {}
     if not isinstance(apis, Mapping):
         raise ConfigurationError(
-            f"config error(s):\n  $.apis: expected a mapping of API name -> settings, got {apis!r}"
+            f"config error(s):\n  {label}.apis: expected a mapping of API name -> settings, got {apis!r}"
         )
     default = apis.get("default")
     if default is None:
@@ -661,7 +663,7 @@ def structure_config(raw: Mapping[str, Any]) -> RootConfig:
         try:
             check_api_name(name)
         except ValueError as exc:
-            raise ConfigurationError(f"config error(s):\n  $.apis.{name}: {exc}") from None
+            raise ConfigurationError(f"config error(s):\n  {label}.apis.{name}: {exc}") from None
         if section is None:
             section = {}
         if not isinstance(section, Mapping) or not isinstance(default, Mapping):
@@ -672,7 +674,7 @@ def structure_config(raw: Mapping[str, Any]) -> RootConfig:
     try:
         root = _config_converter.structure(raw, RootConfig)
     except Exception as exc:
-        raise ConfigurationError("config error(s):\n  " + "\n  ".join(_error_lines(exc))) from None
+        raise ConfigurationError("config error(s):\n  " + "\n  ".join(_error_lines(exc, label))) from None
     return _apply_transport_names(root)
 
 
@@ -698,21 +700,30 @@ def _apply_transport_names(root: RootConfig) -> RootConfig:
 
 
 def load_config(
-    config_file: Union[str, "os.PathLike[str]", None] = None,
+    config_file: Union[str, "os.PathLike[str]", Mapping[str, Any], None] = None,
     *,
     config: Optional[Mapping[str, Any]] = None,
     redis_url: Optional[str] = None,
     service_name: Optional[str] = None,
     process_name: Optional[str] = None,
     environ: Optional[Mapping[str, str]] = None,
+    label: str = "$",
 ) -> RootConfig:
     """Build the configuration from every source, highest precedence last applied:
-    defaults < config file < environment < ``config=`` / keyword arguments."""
+    defaults < config file < environment < ``config=`` / keyword arguments.
+
+    ``config_file`` is a path, or a mapping standing for a file's contents (a framework
+    setting such as Django's ``LIGHTBUS_SYNC``): it ranks as a file. Error paths start
+    with ``label``.
+    """
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
-    file_path = config_file or environ.get(ENV_CONFIG)
-    if file_path:
-        raw = read_config_file(file_path)
+    if isinstance(config_file, Mapping):
+        raw = copy.deepcopy(dict(config_file))
+    else:
+        file_path = config_file or environ.get(ENV_CONFIG)
+        if file_path:
+            raw = read_config_file(file_path)
     for env_name, key in ((ENV_SERVICE_NAME, "service_name"), (ENV_PROCESS_NAME, "process_name")):
         if environ.get(env_name):
             raw[key] = environ[env_name]
@@ -730,12 +741,13 @@ def load_config(
         raw["process_name"] = process_name
     if redis_url is not None:
         _set_url_everywhere(raw, redis_url)
-    root = structure_config(raw)
-    return attrs.evolve(
-        root,
-        service_name=format_name(root.service_name, "service_name") if root.service_name else root.service_name,
-        process_name=format_name(root.process_name, "process_name") if root.process_name else root.process_name,
-    )
+    root = structure_config(raw, label)
+    changes = {
+        key: format_name(getattr(root, key), key, label)
+        for key in ("service_name", "process_name")
+        if getattr(root, key)
+    }
+    return attrs.evolve(root, **changes)
 
 
 def default_process_name() -> str:

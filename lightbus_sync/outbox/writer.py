@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..api import ApiDefinition, EventDefinition
 from ..errors import InvalidFireCall, OutboxTransactionError
@@ -23,14 +23,27 @@ from .tables import outbox_table
 _INSERT = outbox_table.insert()
 
 
+@runtime_checkable
+class OutboxSink(Protocol):
+    """A writer of outbox rows other than SQLAlchemy (a framework's ORM): it inserts the
+    rows into the outbox table in its current transaction, or raises
+    ``OutboxTransactionError`` when there is none."""
+
+    def write_outbox_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (the outbox table's columns but ``id``, as ``encode_rows`` gives)."""
+
+
 def outbox_connection(session: Any) -> Any:
-    """The SQLAlchemy ``Connection`` of ``session``'s current transaction.
+    """The SQLAlchemy ``Connection`` of ``session``'s current transaction (an
+    ``OutboxSink`` is returned as it is).
 
     ``session`` is a ``Session`` (its transaction is begun here if it autobegins, and
     commits with ``session.commit()``) or a ``Connection`` in a transaction. Raises
     ``OutboxTransactionError`` for anything else: an ``Engine``, a connection in
     AUTOCOMMIT mode, a session that may not begin one.
     """
+    if isinstance(session, OutboxSink):
+        return session
     try:
         from sqlalchemy.engine import Connection, Engine
         from sqlalchemy.orm import Session
@@ -84,17 +97,22 @@ def encode_fields(fields: Mapping[str, str]) -> str:
     return json.dumps(flat, separators=(",", ":"))
 
 
-def write_entries(connection: Any, rows: Sequence[tuple[str, str, str, Mapping[str, str]]]) -> None:
-    """Insert (api name, stream, event id, fields) rows into the outbox on ``connection``."""
+def encode_rows(rows: Sequence[tuple[str, str, str, Mapping[str, str]]]) -> list[dict[str, Any]]:
+    """(api name, stream, event id, fields) as the outbox table's values (``id`` aside)."""
     now = time.time()
-    connection.execute(
-        _INSERT,
-        [
-            {"api_name": api, "stream": stream, "event_id": event_id,
-             "fields": encode_fields(fields), "created_at": now}
-            for api, stream, event_id, fields in rows
-        ],
-    )
+    return [
+        {"api_name": api, "stream": stream, "event_id": event_id, "fields": encode_fields(fields), "created_at": now}
+        for api, stream, event_id, fields in rows
+    ]
+
+
+def write_entries(connection: Any, rows: Sequence[tuple[str, str, str, Mapping[str, str]]]) -> None:
+    """Insert (api name, stream, event id, fields) rows into the outbox on ``connection``
+    (a SQLAlchemy ``Connection`` or an ``OutboxSink``)."""
+    if isinstance(connection, OutboxSink):
+        connection.write_outbox_rows(encode_rows(rows))
+    else:
+        connection.execute(_INSERT, encode_rows(rows))
 
 
 class OutboxNamespace:

@@ -1,0 +1,36 @@
+"""Django's database connections on the runner's worker threads.
+
+Django opens a connection per thread and per database, and a request closes the ones
+that are broken or past ``CONN_MAX_AGE`` before and after it runs
+(``close_old_connections()``, on ``request_started``/``request_finished``). No request
+surrounds a handler call on a runner's worker thread, so this observer does the same
+around each handler call: a connection killed while the thread sat idle (a database
+restart, an idle timeout) is dropped before the next handler uses it, and only the
+handlers running at the time of the failure see it (they fail and are retried).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ContextManager, Iterator
+
+from ...message import EventMessage
+from ...observers import DeliveryInfo, Observer
+
+
+@contextlib.contextmanager
+def _old_connections_closed() -> Iterator[None]:
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        yield
+    finally:
+        close_old_connections()
+
+
+class DjangoConnections(Observer):
+    """``close_old_connections()`` before and after each handler call, on its worker thread."""
+
+    def handling(self, delivery: DeliveryInfo, message: EventMessage) -> ContextManager[Any]:
+        return _old_connections_closed()
