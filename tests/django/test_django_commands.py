@@ -113,7 +113,7 @@ def test_lightbus_ops_commands_work_on_the_projects_bus(shop_env, django_redis, 
     assert unknown.returncode != 0 and "invalid choice" in unknown.stderr
 
 
-def test_ops_commands_exit_2_when_redis_is_unreachable(shop_env):
+def test_ops_commands_exit_4_when_redis_is_unreachable(shop_env):
     env = {**shop_env, "LIGHTBUS_REDIS_URL": "redis://127.0.0.1:1/0"}
     result = manage("lightbus", "status", env=env)
-    assert result.returncode == 2 and "Redis unavailable" in result.stderr, result.stderr
+    assert result.returncode == 4 and "Redis unavailable" in result.stderr, result.stderr
