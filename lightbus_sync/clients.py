@@ -21,7 +21,7 @@ fixes neither.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -78,7 +78,8 @@ class SentinelRedis(redis.Redis):
     one client per sentinel of the URL); ``service_name`` the monitored name.
     Closing it closes the sentinel clients too."""
 
-    sentinel: "LightbusSentinel"
+    # Shadows the deprecated ``SENTINEL`` command method redis-py's ``Redis`` inherits.
+    sentinel: "LightbusSentinel"  # type: ignore[assignment]
     service_name: str
     safe_url: str
 
@@ -108,7 +109,8 @@ class LightbusSentinel(Sentinel):
         for index, sentinel in enumerate(self.sentinels):
             address = "{host}:{port}".format_map(sentinel.connection_pool.connection_kwargs)
             try:
-                masters = sentinel.sentinel_masters()
+                # A dict by service name: the sentinel clients speak RESP2.
+                masters = cast("dict[str, dict[str, Any]]", sentinel.sentinel_masters())
             except redis.AuthenticationError as exc:
                 refused += 1
                 errors.append(f"sentinel {address}: {exc}")
@@ -125,7 +127,7 @@ class LightbusSentinel(Sentinel):
             answered += 1
             monitored.update(masters)
             state = masters.get(service_name)
-            if state and self.check_master_state(state, service_name):
+            if state and self.check_master_state(state, service_name):  # type: ignore[no-untyped-call]
                 # Ask this sentinel first next time.
                 self.sentinels[0], self.sentinels[index] = sentinel, self.sentinels[0]
                 return state["ip"], int(state["port"])
@@ -161,8 +163,9 @@ def sentinel_client(url: str, **options: Any) -> SentinelRedis:
         "socket_connect_timeout": redis_options.get("socket_connect_timeout"),
         **parsed.sentinel_options,
     }
-    sentinel = LightbusSentinel(list(parsed.sentinels), sentinel_kwargs=sentinel_options)
-    client = sentinel.master_for(parsed.service_name, redis_class=SentinelRedis, **redis_options)
+    sentinel = LightbusSentinel(list(parsed.sentinels), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    client = cast(SentinelRedis, sentinel.master_for(  # type: ignore[no-untyped-call]
+        parsed.service_name, redis_class=SentinelRedis, **redis_options))
     client.sentinel = sentinel
     client.service_name = parsed.service_name
     client.safe_url = redact(url)

@@ -85,7 +85,7 @@ class ReplicationNotConfirmed(BusUnavailable):
     were asked for.
     """
 
-    def __init__(self, message: str, *, event_ids: tuple = (), entry_ids: tuple = (), required: int = 0,
+    def __init__(self, message: str, *, event_ids: tuple[str, ...] = (), entry_ids: tuple[str, ...] = (), required: int = 0,
                  confirmed: int = 0) -> None:
         super().__init__(message)
         self.event_ids: tuple[str, ...] = tuple(event_ids)

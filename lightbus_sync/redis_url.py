@@ -67,7 +67,7 @@ def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     if path not in ("", "0"):
         raise ValueError(f"invalid Redis Cluster URL {redact(url)!r}: a cluster has only database 0, got /{path}")
     userinfo, at, hosts = netloc.rpartition("@")
-    options = _credentials(userinfo) if at else {}
+    options: dict[str, Any] = _credentials(userinfo) if at else {}
     if scheme.lower() == "rediss+cluster":
         options["ssl"] = True
     nodes = _parse_nodes(url, hosts, "Redis Cluster URL")

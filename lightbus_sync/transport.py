@@ -460,10 +460,10 @@ class RedisTransport:
         (naming ``event_id``, else the entry id) if too few replicas confirm. The script's
         writes replicate together: if a failover loses them, the entry is pending again."""
         keys, args = [stream, dead_stream, attempts_key], [group, entry_id, max_length or 0, *fields]
-        return self._script_replicated(
+        return cast(bytes, self._script_replicated(
             "dead_letter", keys, args, replication, event_id or as_text(entry_id), f"dead letter to {dead_stream}",
             refused=(f"dead-lettering entry {as_text(entry_id)} of {stream}", "DEADLETTER"),
-        )
+        ))
 
     def delete_consumer_if_idle(self, stream: str, group: str, consumer: str) -> bool:
         """Delete ``consumer`` from the group only if it has no pending entries and is not

@@ -93,7 +93,7 @@ def _one(transport: Any) -> Optional[ReplicationStatus]:
 
 def render_replication(statuses: list[ReplicationStatus]) -> str:
     """One table: a row for each primary, then one for each of its replicas."""
-    rows = []
+    rows: list[list[object]] = []
     for s in statuses:
         sentinels = f"{s.sentinels_up}/{s.sentinels} up"
         if s.primary is None or s.error:

@@ -30,6 +30,7 @@ from ..transport import RedisTransport
 
 if TYPE_CHECKING:
     from ..bus import Bus
+    from ..replication import ReplicaWait
 
 Source = Union["Bus", RedisTransport]
 

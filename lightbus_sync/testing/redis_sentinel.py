@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -49,7 +49,7 @@ class SentinelServer(RedisServer):
     sentinel rewrites as it learns the topology) lives in its directory."""
 
     def __init__(self, service_name: str, primary_port: int, quorum: int = 2,
-                 down_after_ms: int = DOWN_AFTER_MS, **kwargs) -> None:
+                 down_after_ms: int = DOWN_AFTER_MS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.service_name = service_name
         self.config_path = self.directory / "sentinel.conf"
@@ -72,10 +72,10 @@ class SentinelServer(RedisServer):
             "--daemonize", "no", "--logfile", str(self.log_path),
         ]
 
-    def master_state(self) -> dict:
+    def master_state(self) -> dict[str, Any]:
         """``SENTINEL MASTER <service_name>`` as a dict (decoded)."""
         with _client(self.port) as client:
-            return client.sentinel_master(self.service_name)
+            return cast("dict[str, Any]", client.sentinel_master(self.service_name))
 
 
 class SentinelDeployment:
@@ -98,19 +98,19 @@ class SentinelDeployment:
         base = Path(directory) if directory is not None else None
         data_args: Sequence[str] = ("--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
 
-        def place(name: str) -> dict:
-            return {"directory": base / name} if base is not None else {}
+        def place(name: str) -> Optional[Path]:
+            return base / name if base is not None else None
 
         self.primary_server = RedisServer(executable=self.executable, appendonly=appendonly,
-                                          extra_args=data_args, **place("primary"))
+                                          extra_args=data_args, directory=place("primary"))
         self.data_servers: list[RedisServer] = [self.primary_server] + [
-            RedisServer(executable=self.executable, appendonly=appendonly, **place(f"replica-{i}"),
+            RedisServer(executable=self.executable, appendonly=appendonly, directory=place(f"replica-{i}"),
                         extra_args=(*data_args, "--replicaof", LOOPBACK, str(self.primary_server.port)))
             for i in range(replicas)
         ]
         self.sentinel_servers: list[SentinelServer] = [
             SentinelServer(service_name, self.primary_server.port, executable=self.executable,
-                           down_after_ms=down_after_ms, **place(f"sentinel-{i}"))
+                           down_after_ms=down_after_ms, directory=place(f"sentinel-{i}"))
             for i in range(sentinels)
         ]
 
@@ -164,7 +164,7 @@ class SentinelDeployment:
         """Wait until every running replica is in sync with the primary and every running
         sentinel knows the primary (up), every other running sentinel and every replica."""
         deadline = time.monotonic() + timeout
-        last = "nothing checked yet"
+        last: Optional[str] = "nothing checked yet"
         while time.monotonic() < deadline:
             last = self._health_problem()
             if last is None:
