@@ -89,12 +89,15 @@ class InMemoryTransport(StandInTransport):
         super().__init__(self.schemas, threading.RLock())
         self._broker = broker
 
-    def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float) -> str:
+    def add_event(self, stream: str, fields: Mapping[str, str], max_length: Optional[int], timeout: float,
+                  replication: Any = None) -> str:
+        """Queue the entry (``replication``, a ``min_replicas`` wait, has nothing to wait for)."""
         (stream_id,) = self.add_events([(stream, fields)], max_length, timeout)
         return stream_id
 
     def add_events(
-        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float
+        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float,
+        replication: Any = None,
     ) -> list[str]:
         entries = [(stream, self._ids.next(), fields) for stream, fields in items]
         self._broker._enqueue(entries)
