@@ -742,12 +742,11 @@ def load_config(
     if redis_url is not None:
         _set_url_everywhere(raw, redis_url)
     root = structure_config(raw, label)
-    changes = {
-        key: format_name(getattr(root, key), key, label)
-        for key in ("service_name", "process_name")
-        if getattr(root, key)
-    }
-    return attrs.evolve(root, **changes)
+    return attrs.evolve(
+        root,
+        service_name=format_name(root.service_name, "service_name", label) if root.service_name else root.service_name,
+        process_name=format_name(root.process_name, "process_name", label) if root.process_name else root.process_name,
+    )
 
 
 def default_process_name() -> str:

@@ -27,7 +27,7 @@ class DjangoOutboxSink:
     def write_outbox_rows(self, rows: list[dict[str, Any]]) -> None:
         from django.db import connections
 
-        from ...outbox.writer import OutboxTransactionError
+        from ...errors import OutboxTransactionError
         from .models import OutboxEntry
 
         if not connections[self.using].in_atomic_block:

@@ -9,7 +9,7 @@ from ...event_lookup import event_client
 
 
 def fire_on_commit(
-    event: Union[str, EventClient], *, using: Optional[str] = None, robust: bool = False, **parameters: Any
+    event: Union[str, "EventClient[Any]"], *, using: Optional[str] = None, robust: bool = False, **parameters: Any
 ) -> None:
     """Fire ``event`` with ``parameters`` once the transaction on ``using`` commits; never
     if it rolls back. Outside a transaction (autocommit) it fires at once.
