@@ -11,8 +11,8 @@ from importlib import import_module
 from ..framework import Comparison, Variant
 from ..peers import PEERS, PeerCase, PeerStatus
 
-CASE_MODULES = ["fire", "fire_many", "consume", "handler_io", "latency", "backlog_memory", "scale_out",
-                "cluster_scale"]
+CASE_MODULES = ["fire", "fire_many", "consume", "consume_python_parser", "handler_io", "latency",
+                "backlog_memory", "scale_out", "cluster_scale"]
 
 
 def _peer_variant(status: PeerStatus, peer_case: PeerCase) -> Variant:
