@@ -13,7 +13,7 @@ setup(
     packages=find_packages(include=["lightbus_sync", "lightbus_sync.*"]),
     package_data={"lightbus_sync": ["lua/*.lua", "py.typed"]},
     install_requires=[
-        "redis>=5.0",
+        "redis>=5.3",  # ConnectionPool.get_connection() without arguments
         "hiredis>=3.2",  # redis-py's C reply parser (redis-py 8 uses no older one)
         "attrs>=23.1",
         "cattrs>=24.1",
