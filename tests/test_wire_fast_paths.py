@@ -24,3 +24,26 @@ def test_event_ids_are_canonical_random_uuids():
 def test_parameter_json_matches_the_general_encoder(value):
     fields = encode_event("id", "api", "event", 1, {"p": value})
     assert fields[":p"] == json.dumps(value, sort_keys=True)
+
+
+@pytest.mark.parametrize("text", [
+    '"adam"', '""', '"a\\"b"', '"\\u00e9"', '"zo\\u00eb"', '"a" ', ' "a"', '"a"b"', '"tab\there"', '"unterminated',
+    "true", "false", "null", "True", "nul", "0", "7", "123456789012345678901234567890", "-7", "007", "1.5", "1e3",
+    "\u0661", "\u00b2", "[1, \"a\"]", '{"a": null}', "", " ", "NaN", "Infinity",
+])
+def test_parameter_json_decodes_as_the_general_decoder(text):
+    from lightbus_sync.errors import MalformedEntry
+    from lightbus_sync.wire import decode_entry, decode_json
+
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            decode_json(text)
+        with pytest.raises(MalformedEntry, match="parameter 'p' is not valid JSON"):
+            decode_entry({b"id": b"i", b"api_name": b"a", b"event_name": b"e", b"version": b"1", b":p": text.encode()})
+        return
+    decoded = decode_json(text)
+    assert repr(decoded) == repr(expected) and type(decoded) is type(expected)  # NaN != NaN
+    raw = decode_entry({b"id": b"i", b"api_name": b"a", b"event_name": b"e", b"version": b"1", b":p": text.encode()})
+    assert repr(raw.parameters) == repr({"p": expected})
