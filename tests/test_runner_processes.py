@@ -202,3 +202,39 @@ def test_one_metrics_endpoint_counts_what_every_child_did(run_process, redis_url
     assert samples[("lightbus_sync_handler_duration_seconds_count", (("listener", "l0"),))] == 60
     assert samples[("lightbus_sync_events_in_flight", (("listener", "l0"),))] == 0
     assert process.stop() == 0
+
+
+def test_a_drain_cut_by_the_shutdown_timeout_or_a_second_signal_exits_1_leaving_entries_pending(
+        run_process, redis_url, redis_client, producer):
+    slow = run_process("recording_bus", redis_url, "--processes", "2", "--threads", "1", "--shutdown-timeout", "0.5",
+                       "--process-name", "cut", config=fast_config(), env={"HANDLER_SLEEP": "20"})
+    slow.wait_ready(30)
+    producer.runner_test.job.fire(n=1)
+    wait_until(lambda: redis_client.llen("started:l0") == 1, 10, what="handler running")
+    assert slow.stop(20) == 1
+    assert redis_client.llen("seen:l0") == 0
+    assert [r["consumer"] for r in redis_client.xpending_range(STREAM, GROUP, "-", "+", 10)] in ([b"cut-0"], [b"cut-1"])
+
+    redis_client.delete("started:l0")
+    impatient = run_process("recording_bus", redis_url, "--processes", "2", "--threads", "1",
+                            "--process-name", "cut", config=fast_config(), env={"HANDLER_SLEEP": "20"})
+    impatient.wait_ready(30)
+    producer.runner_test.job.fire(n=2)
+    wait_until(lambda: redis_client.llen("started:l0") >= 1, 10, what="handler running")
+    impatient.signal(signal.SIGTERM)
+    impatient.notify.wait_for("STOPPING=1")
+    impatient.signal(signal.SIGINT)
+    assert impatient.wait(10) == 1
+    assert redis_client.llen("seen:l0") == 0
+    assert pending_count(redis_client, STREAM, GROUP) >= 1
+
+
+def test_a_metrics_port_in_use_exits_2_before_starting_children(tmp_path, redis_url):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli(tmp_path, "run", "--bus", "recording_bus", "--redis-url", redis_url, "--processes", "2",
+                         "--metrics-port", str(port), "--metrics-host", "127.0.0.1", env={"TEST_REDIS_URL": redis_url})
+    assert result.returncode == 2, result.stderr
+    assert "cannot serve metrics" in result.stderr and "started process" not in result.stderr
