@@ -71,6 +71,7 @@ def _variant(processes: int, supervised: bool = False):
             "rate": n / elapsed,
             "redis_cpu_pct": 100 * redis_cpu / elapsed,
             "runners_cpu_pct": 100 * runners_cpu / elapsed,
+            "cpu_us": runners_cpu / n * 1e6,
             "machine_cpu_pct": machine,
         }
 
@@ -126,6 +127,7 @@ def build() -> Case:
             Metric("rate", "drain rate", "events/s"),
             Metric("redis_cpu_pct", "Redis CPU", "% of 1 core", ratio=False, fmt="{:.0f}"),
             Metric("runners_cpu_pct", "runners CPU", "% of 1 core", ratio=False, fmt="{:.0f}"),
+            Metric("cpu_us", "runners CPU per event", "us", higher_is_better=False, ratio=False, fmt="{:.1f}"),
             Metric("machine_cpu_pct", "machine CPU", "% of all cores", ratio=False, fmt="{:.0f}"),
         ],
         reps=3,
