@@ -12,14 +12,14 @@ import urllib.error
 import urllib.request
 
 import psutil
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import lightbus_sync
 from runner_apps.harness import (  # noqa: F401 (fixtures)
     consumer_names,
     fast_config,
+    lines,
     pending_count,
+    producer,
     run_cli,
     run_process,
     wait_until,
@@ -28,18 +28,6 @@ from runner_apps.runner_api import RunnerTestApi  # noqa: F401 (defines the API)
 
 STREAM = "runner_test.*:stream"
 GROUP = "rt-l0"
-
-
-@pytest.fixture
-def producer(redis_url):
-    bus = lightbus_sync.create(redis_url=redis_url, service_name="producer", process_name="producer",
-                               config=fast_config())
-    yield bus
-    bus.close()
-
-
-def lines(client, key: str) -> list[str]:
-    return [line.decode() for line in client.lrange(key, 0, -1)]
 
 
 def numbers(client, key: str) -> list[int]:
