@@ -52,7 +52,7 @@ from typing import Any, Optional, Sequence
 from . import systemd
 from .config import default_process_name, load_config
 
-__all__ = ["Supervisor", "Backoff", "child_main", "is_child", "processes_wanted"]
+__all__ = ["Supervisor", "Backoff", "is_child", "processes_wanted", "run_supervisor"]
 
 logger = logging.getLogger("lightbus_sync.supervisor")
 
@@ -466,42 +466,7 @@ def run_supervisor(args: argparse.Namespace, processes: int) -> int:
     """``lightbus-sync run`` with ``processes`` > 1: run the children; the exit code."""
     config = load_config(args.config)
     shutdown_timeout = config.bus.runner.shutdown_timeout if args.shutdown_timeout is None else args.shutdown_timeout
-    command = [sys.executable, "-m", "lightbus_sync.supervisor", *args.argv]
+    command = [sys.executable, "-m", "lightbus_sync.supervised", *args.argv]
     supervisor = Supervisor(command, processes, base_process_name(args), shutdown_timeout=shutdown_timeout,
                             metrics_port=args.metrics_port, metrics_host=args.metrics_host)
     return supervisor.run()
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Get SIGTERM when the parent dies (Linux ``PR_SET_PDEATHSIG``); exit at once if it
-    already has."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def child_main(argv: Optional[Sequence[str]] = None) -> int:
-    """A supervised child: ``lightbus-sync run`` with the parent's arguments, as one
-    process, with its slot's consumer name and (if the parent serves metrics)
-    multiprocess metrics instead of a port of its own."""
-    from . import cli
-
-    if not is_child():
-        print("lightbus_sync.supervisor: started by lightbus-sync run --processes N only", file=sys.stderr)
-        return cli.EXIT_CONFIG
-    _die_with_parent(int(os.environ[ENV_PARENT_PID]))
-    parser = cli.build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    args.processes = 1
-    args.process_name = os.environ[ENV_SLOT_NAME]
-    args.metrics_port = None
-    return cli.run_parsed(args)
-
-
-if __name__ == "__main__":  # pragma: no cover - run as a child process
-    sys.exit(child_main())
