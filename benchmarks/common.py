@@ -18,7 +18,8 @@ from typing import Optional
 import redis
 
 import lightbus_sync
-from lightbus_sync.wire import encode_event, stream_key
+from lightbus_sync.keys import stream_key
+from lightbus_sync.wire import encode_event
 
 from .apps.definitions import BUS_CONFIG, KWARGS, BenchAuthApi, BenchTimingApi  # noqa: F401 (registers APIs)
 

@@ -39,6 +39,7 @@ from .errors import (
     UnsupportedParameterType,
 )
 from .message import EventMessage
+from .observers import DeliveryInfo, Observer
 from .runner import Runner
 
 __version__ = "0.1.0"
@@ -50,6 +51,7 @@ __all__ = [
     "BusUnavailable",
     "ConfigurationError",
     "DeadLetter",
+    "DeliveryInfo",
     "DuplicateListener",
     "Event",
     "EventClient",
@@ -64,6 +66,7 @@ __all__ = [
     "MalformedEntry",
     "MissingParameter",
     "NO_DEFAULT",
+    "Observer",
     "Parameter",
     "PositionalArgumentsNotAllowed",
     "RootConfig",

@@ -14,8 +14,9 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Union
 
+import attrs
 import redis
 
 from .api import ApiDefinition, EventDefinition, catalogue
@@ -28,14 +29,39 @@ from .errors import (
     SchemaMismatch,
     UnknownApi,
 )
-from .names import check_api_name
+from .listeners import ListenerRegistry
 from .message import EventMessage
+from .names import check_api_name
+from .observers import Observer, Observers
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
-from .wire import encode_event, entry_size, new_event_id, stream_key, to_plain
+from .keys import stream_key
+from .wire import encode_event, entry_size, new_event_id, to_plain
 
 logger = logging.getLogger(__name__)
+
+#: Makes the transport of one Redis URL: ``factory(url, socket_timeout=...)``. The
+#: default is ``RedisTransport``; tests pass another (see ``create(transport_factory=)``).
+TransportFactory = Callable[..., Any]
+
+
+@attrs.frozen
+class TransportState:
+    """What ``Bus.swap_transports`` set aside, for ``Bus.restore_transports``."""
+
+    factory: TransportFactory
+    transports: dict
+    schemas: SchemaRegistry
+
+
+class EncodedEvent(NamedTuple):
+    """A checked and encoded event, not yet written: its id, the bound values and the
+    entry's wire fields."""
+
+    event_id: str
+    values: dict
+    fields: dict
 
 
 class Bus:
@@ -45,23 +71,43 @@ class Bus:
     worker threads); it is safe to use after ``os.fork()``.
     """
 
-    def __init__(self, config: RootConfig, service_name: str, process_name: str) -> None:
+    def __init__(
+        self,
+        config: RootConfig,
+        service_name: str,
+        process_name: str,
+        *,
+        transport_factory: Optional[TransportFactory] = None,
+    ) -> None:
         self.config = config
         self.service_name = service_name
         self.process_name = process_name
         self._registered: dict[str, ApiDefinition] = {}
-        self._transports: dict[str, RedisTransport] = {}
+        self._transport_factory: TransportFactory = transport_factory or RedisTransport
+        self._transports: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._api_clients: dict[str, "ApiClient"] = {}
-        from .listeners import ListenerRegistry
-
-        self.listeners = ListenerRegistry(self)
-        self.schemas = SchemaRegistry(self)
+        self.listeners = ListenerRegistry(service_name)
+        self.schemas = self._new_schema_registry()
         self._remote_definitions: dict[str, tuple[int, ApiDefinition]] = {}
         self.start_hooks: list[Callable[[], Any]] = []
         self.stop_hooks: list[Callable[[], Any]] = []
-        #: Called with each EventMessage once it is written (metrics, tracing).
-        self.fire_observers: list[Callable[[EventMessage], Any]] = []
+        #: Observers of this bus (see lightbus_sync.observers): told of every fire, and
+        #: of what every runner of this bus does.
+        self.observers = Observers()
+
+    def _new_schema_registry(self) -> SchemaRegistry:
+        config = self.config
+        return SchemaRegistry(
+            transport=lambda: self.transport_for_url(config.bus.schema.transport.redis.url),
+            ttl=config.bus.schema.ttl,
+            local_definition=self.local_definition,
+            strict_validation=lambda api_name: config.api(api_name).strict_validation,
+        )
+
+    def add_observer(self, observer: Observer) -> Observer:
+        """Tell ``observer`` of this bus's fires and of what its runners do."""
+        return self.observers.add(observer)
 
     def __repr__(self) -> str:
         return f"<Bus service={self.service_name!r} process={self.process_name!r}>"
@@ -157,15 +203,39 @@ class Bus:
         return self.transport_for_url(settings.url, settings.socket_timeout)
 
     def transport_for_url(self, url: str, socket_timeout: Optional[float] = None) -> RedisTransport:
+        """The transport of ``url`` (made once by the transport factory)."""
         transport = self._transports.get(url)
         if transport is None:
             with self._lock:
                 transport = self._transports.get(url)
                 if transport is None:
                     timeout = socket_timeout or self.config.api("default").redis.socket_timeout
-                    transport = RedisTransport(url, socket_timeout=timeout)
+                    transport = self._transport_factory(url, socket_timeout=timeout)
                     self._transports[url] = transport
         return transport
+
+    def swap_transports(self, factory: TransportFactory) -> TransportState:
+        """Make every transport with ``factory`` from now on, with a fresh schema
+        registry (schemas are published anew through the new transports). The current
+        transports are set aside, not closed: ``restore_transports(state)`` puts them
+        back. The seam ``lightbus_sync.testing.record_events`` uses."""
+        with self._lock:
+            state = TransportState(self._transport_factory, self._transports, self.schemas)
+            self._transport_factory = factory
+            self._transports = {}
+            self.schemas = self._new_schema_registry()
+        return state
+
+    def restore_transports(self, state: TransportState) -> None:
+        """Undo ``swap_transports``: close the transports made since, and put back the
+        factory, transports and schema registry of ``state``."""
+        with self._lock:
+            made, self._transports = self._transports, dict(state.transports)
+            replaced, self.schemas = self.schemas, state.schemas
+            self._transport_factory = state.factory
+        replaced.stop()
+        for transport in made.values():
+            transport.close()
 
     def close(self) -> None:
         """Close every Redis connection this bus opened. Idempotent."""
@@ -185,12 +255,10 @@ class Bus:
         return self.listeners.add(list(events), handler, listener_name=listener_name, **options)
 
     def _notify_fired(self, messages: list[EventMessage]) -> None:
-        for observer in self.fire_observers:
+        observers = self.observers
+        if len(observers):  # the event is written: the fan-out never raises
             for message in messages:
-                try:
-                    observer(message)
-                except Exception:  # the event is written: an observer must not fail fire()
-                    logger.exception("fire observer %r failed", observer)
+                observers.on_fired(message)
 
     def on_start(self, hook: Callable[[], Any]) -> Callable[[], Any]:
         """Decorator: run ``hook()`` when a runner starts, before it reads."""
@@ -308,7 +376,6 @@ class EventClient:
         self._validate_outgoing = api_config.validate.outgoing
         self._max_entry_size = settings.max_entry_size
         self._is_local = bus.local_definition(definition.api_name) is not None
-        self._published = False
 
     def __repr__(self) -> str:
         return f"<EventClient {self.definition.canonical_name}>"
@@ -317,8 +384,12 @@ class EventClient:
     def canonical_name(self) -> str:
         return self.definition.canonical_name
 
-    def _encode(self, args: tuple, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
-        """Check a call and build its entry: (event id, values, fields). Writes nothing."""
+    def encode(self, /, *args: Any, **kwargs: Any) -> EncodedEvent:
+        """Check a call as ``fire()`` does and build its entry. Writes nothing. Raises
+        the ``InvalidFireCall`` subclass ``fire()`` would."""
+        return self._encode(args, kwargs)
+
+    def _encode(self, args: tuple, kwargs: dict[str, Any]) -> EncodedEvent:
         definition = self.definition
         values = definition.bind(args, kwargs)
         plain = to_plain(definition.api_name, definition.name, values)
@@ -341,13 +412,12 @@ class EventClient:
                 f"({self._max_entry_size:,}; apis.<name>.event_transport.redis.max_entry_size); "
                 f"the largest parameter is {largest!r} ({len(fields[':' + largest]):,} bytes)"
             )
-        return event_id, values, fields
+        return EncodedEvent(event_id, values, fields)
 
     def _publish_schema_once(self) -> None:
-        if not self._published:
-            self._published = True
-            if self._is_local:
-                self.bus.schemas.ensure_published(self.definition.api_name)
+        """The first fire of a local API publishes its schema (the registry remembers)."""
+        if self._is_local:
+            self.bus.schemas.ensure_published(self.definition.api_name)
 
     def fire(self, *args: Any, **kwargs: Any) -> EventMessage:
         """Check the call, write one entry with XADD, return the fired ``EventMessage``.
@@ -455,6 +525,7 @@ def create(
     service_name: Optional[str] = None,
     process_name: Optional[str] = None,
     config: Optional[Mapping[str, Any]] = None,
+    transport_factory: Optional[TransportFactory] = None,
 ) -> Bus:
     """Create a bus. Arguments override ``LIGHTBUS_*`` environment variables, which
     override the config file (``config_file`` or ``$LIGHTBUS_CONFIG``), which overrides
@@ -462,9 +533,12 @@ def create(
 
     The service name names consumer groups (``{service}-{listener}``), so it must be
     stable: it defaults to the creating module's package (see ``default_service_name``).
+
+    ``transport_factory(url, socket_timeout=...)`` makes the transport of each Redis URL
+    (default ``RedisTransport``): a test seam, to put another transport in its place.
     """
     root = load_config(
         config_file, config=config, redis_url=redis_url, service_name=service_name, process_name=process_name
     )
     name = root.service_name or default_service_name(_caller_module_name(2))
-    return Bus(root, name, root.process_name or default_process_name())
+    return Bus(root, name, root.process_name or default_process_name(), transport_factory=transport_factory)

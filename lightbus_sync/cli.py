@@ -17,15 +17,20 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from . import config as config_module
 from .errors import LightbusError
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_IMPORT = 3
+from .cli_common import (  # noqa: F401 (BusModuleImportFailed, load_command_bus: the CLI's API)
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_IMPORT,
+    EXIT_OK,
+    BusModuleImportFailed,
+    apply_environment,
+    load_command_bus,
+)
 
 logger = logging.getLogger("lightbus_sync.cli")
 
@@ -36,52 +41,12 @@ def _setup_logging(level: str, fmt: str) -> None:
     configure_logging(level, fmt)
 
 
-def _apply_environment(args: argparse.Namespace) -> None:
-    """Flags become environment variables before the bus module runs ``create()``."""
-    for flag, env in (
-        ("redis_url", config_module.ENV_REDIS_URL),
-        ("service_name", config_module.ENV_SERVICE_NAME),
-        ("process_name", config_module.ENV_PROCESS_NAME),
-        ("config", config_module.ENV_CONFIG),
-    ):
-        value = getattr(args, flag, None)
-        if value:
-            os.environ[env] = value
-
-
-class BusModuleImportFailed(Exception):
-    """The bus module raised on import; its traceback has been printed."""
-
-
-def load_command_bus(args: argparse.Namespace, service_name: Optional[str] = None) -> tuple[Any, bool]:
-    """The bus a command works on: the bus module's if one is named (``--bus`` or
-    ``$LIGHTBUS_MODULE``), else one made from the configuration. Returns (bus,
-    from_module). A bus module that fails to import has its traceback printed and raises
-    BusModuleImportFailed; configuration errors raise LightbusError."""
-    from .bus import create
-    from .bus_module import import_bus_module
-
-    _apply_environment(args)
-    name = getattr(args, "bus", None) or os.environ.get(config_module.ENV_MODULE)
-    if not name:
-        return create(service_name=service_name), False
-    try:
-        _, bus = import_bus_module(name)
-    except LightbusError:
-        raise
-    except Exception:
-        print(f"lightbus-sync: the bus module {name!r} failed to import:", file=sys.stderr)
-        traceback.print_exc()
-        raise BusModuleImportFailed(name) from None
-    return bus, True
-
-
 def command_run(args: argparse.Namespace) -> int:
     from . import supervisor, systemd
     from .bus_module import import_bus_module
     from .runner import Runner
 
-    _apply_environment(args)
+    apply_environment(args)
     try:
         processes = supervisor.processes_wanted(args)
         if processes > 1:

@@ -14,13 +14,9 @@ from typing import Any, Callable
 
 import redis
 
+from .cli_common import EXIT_CONFIG, EXIT_FAILED, EXIT_IMPORT, EXIT_OK, BusModuleImportFailed, load_command_bus
 from .errors import LightbusError
 from .transport import TRANSIENT_ERRORS
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_IMPORT = 3
 
 
 def add_ops_commands(sub: Any) -> None:
@@ -123,8 +119,6 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
-    from .cli import BusModuleImportFailed, load_command_bus  # cli imports this module
-
     try:
         bus, from_module = load_command_bus(args, service_name="lightbus-sync-ops")
     except BusModuleImportFailed:

@@ -36,7 +36,7 @@ import cattrs
 from .errors import ConfigurationError
 from .names import check_api_name
 from .redis_url import check_url
-from .wire import STREAM_PER_API, STREAM_PER_EVENT
+from .keys import STREAM_PER_API, STREAM_PER_EVENT
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENV_REDIS_URL = "LIGHTBUS_REDIS_URL"

@@ -12,7 +12,7 @@ import datetime
 import inspect
 import threading
 import typing
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, Union
 
 import attrs
 
@@ -22,10 +22,16 @@ from .converter import wire_converter
 from .errors import DuplicateListener, InvalidIncomingEvent, InvalidListener, LightbusError
 from .message import EventMessage
 from .names import check_listener_name
+from .stream_ids import since_to_id
 from .wire import RawEvent
 
-if TYPE_CHECKING:
-    from .bus import Bus, EventClient
+
+
+class ListenableEvent(Protocol):
+    """What a listener needs of an event (``bus.<api>.<event>``, an ``EventClient``)."""
+
+    definition: EventDefinition
+    stream: str
 
 #: ``on_error`` policies for a handler that raises.
 ON_ERROR_RETRY = "retry"  # retry with backoff, dead-letter after max_deliveries (default)
@@ -143,23 +149,13 @@ class Listener:
 
 def since_to_stream_id(since: Union[None, str, datetime.datetime]) -> Optional[str]:
     """``since=`` as a stream id: a datetime becomes ``<unix ms>-0``; ``None`` means ``$``."""
-    if since is None:
-        return None
-    if isinstance(since, datetime.datetime):
-        if since.tzinfo is None:
-            since = since.astimezone()
-        return f"{int(since.timestamp() * 1000)}-0"
-    if isinstance(since, str) and (since in ("0", "$") or _looks_like_stream_id(since)):
-        return since
-    raise InvalidListener(
-        f"since={since!r}: use a stream id ('0' for the whole stream, '1700000000000-0') "
-        f"or a datetime"
-    )
-
-
-def _looks_like_stream_id(text: str) -> bool:
-    head, _, tail = text.partition("-")
-    return head.isdigit() and (tail == "" or tail.isdigit())
+    try:
+        return since_to_id(since)
+    except ValueError:
+        raise InvalidListener(
+            f"since={since!r}: use a stream id ('0' for the whole stream, '1700000000000-0') "
+            f"or a datetime"
+        ) from None
 
 
 def _wants_message(handler: Callable[..., Any], parameters: Sequence[inspect.Parameter]) -> bool:
@@ -255,10 +251,11 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
 
 
 class ListenerRegistry:
-    """The listeners registered on one bus, by listener name (names are unique)."""
+    """The listeners registered on one bus, by listener name (names are unique);
+    ``service_name`` names their consumer groups (``<service>-<listener>``)."""
 
-    def __init__(self, bus: "Bus") -> None:
-        self._bus = bus
+    def __init__(self, service_name: str) -> None:
+        self._service_name = service_name
         self._listeners: dict[str, Listener] = {}
         self._lock = threading.Lock()
 
@@ -270,7 +267,7 @@ class ListenerRegistry:
 
     def add(
         self,
-        events: Sequence["EventClient"],
+        events: Sequence[ListenableEvent],
         handler: Callable[..., Any],
         *,
         listener_name: Optional[str],
@@ -327,7 +324,7 @@ class ListenerRegistry:
                 api_names.append(event.definition.api_name)
         listener = Listener(
             name=listener_name,
-            group=f"{self._bus.service_name}-{listener_name}",
+            group=f"{self._service_name}-{listener_name}",
             handler=handler,
             wants_message=wants.pop(),
             bindings=bindings,

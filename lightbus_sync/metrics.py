@@ -20,8 +20,12 @@ Metrics (every name starts ``lightbus_sync_``):
 ``events_processed_total``                 counter    handler calls (labels: listener,
                                                       outcome = ``ok`` | ``error``)
 ``events_retried_total``                   counter    failed entries scheduled for a retry
+                                                      (label: listener)
 ``events_dead_lettered_total``             counter    entries moved to a dead-letter stream
-``events_reclaimed_total``                 counter    stale entries claimed from other consumers
+                                                      (label: listener)
+``events_reclaimed_total``                 counter    stale entries claimed from a consumer that
+                                                      stopped handling them (crash recovery;
+                                                      retries are not counted; label: listener)
 ``handler_duration_seconds``               histogram  handler run time (label: listener)
 ``events_in_flight``                       gauge      entries this runner holds: queued or being
                                                       handled, not yet acked (label: listener)
@@ -50,6 +54,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from .errors import ConfigurationError
+from .observers import DeliveryInfo, Observer
 
 try:
     import prometheus_client
@@ -69,33 +74,11 @@ logger = logging.getLogger(__name__)
 PREFIX = "lightbus_sync"
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-#: Runner stats (``runner.stats``) counted as metrics: stat name -> counter attribute.
-_STAT_COUNTERS = {"retried": "retried", "dead_lettered": "dead_lettered", "reclaimed": "reclaimed"}
-
-
 def _require_prometheus() -> None:
     if prometheus_client is None:
         raise ConfigurationError(
             "Prometheus metrics need the prometheus-client package: pip install 'lightbus_sync[metrics]'"
         )
-
-
-class _ObservedStats:
-    """Wraps a runner's ``stats``: counts as before, and reports each ``add`` too."""
-
-    def __init__(self, inner: Any, on_add: Any) -> None:
-        self._inner = inner
-        self._on_add = on_add
-
-    def add(self, name: str, amount: int = 1) -> None:
-        self._inner.add(name, amount)
-        try:
-            self._on_add(name, amount)
-        except Exception:
-            logger.exception("metrics: counting %r failed", name)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 class _RunnerCollector:
@@ -123,16 +106,17 @@ class _RunnerCollector:
     def collect(self) -> Iterator[Any]:
         in_flight, pending, lag = self._families()
         for runner in list(self.runners):
-            held = {listener.name: 0 for listener in runner.listeners}
+            held = {route.name: 0 for route in runner.routes}
             for _, group, ids in runner.in_flight.snapshot():
-                listener = runner.listener_by_group(group)
-                if listener is not None:
-                    held[listener.name] = held.get(listener.name, 0) + len(ids)
+                route = runner.routes.by_group(group)
+                if route is not None:
+                    held[route.name] = held.get(route.name, 0) + len(ids)
             for name, count in held.items():
                 in_flight.add_metric([name], count)
-            for listener in runner.listeners:
-                transport = runner.transport_of(listener)
-                for stream in listener.streams:
+            for route in runner.routes:
+                listener = route.listener
+                transport = route.transport
+                for stream in route.event_streams:
                     try:
                         groups = _stream_groups(transport, stream)
                     except Exception as exc:
@@ -168,6 +152,17 @@ def _stream_groups(transport: Any, stream: str) -> list[dict]:
         raise
 
 
+class _FireCounter(Observer):
+    """Counts a bus's fires (a bus observer also sees its runners: those are counted
+    by ``attach_runner``, for the runners chosen)."""
+
+    def __init__(self, metrics: "BusMetrics") -> None:
+        self._metrics = metrics
+
+    def on_fired(self, message: "EventMessage") -> None:
+        self._metrics.fired.labels(message.api_name, message.event_name).inc()
+
+
 class _SharedGauges:
     """The collector's gauges as multiprocess-mode Gauges, set by ``refresh()``: a
     parent serving several processes' files cannot call a child's collector."""
@@ -199,8 +194,9 @@ class _SharedGauges:
             self._shown[family.name] = shown
 
 
-class BusMetrics:
-    """The metrics of one bus and its runner(s), registered in one registry.
+class BusMetrics(Observer):
+    """The metrics of one bus and its runner(s), registered in one registry. It is the
+    observer of the runners it is attached to.
 
     ``multiprocess=True``: for a process whose metrics another process serves
     (prometheus_client's multiprocess mode, ``$PROMETHEUS_MULTIPROC_DIR``); call
@@ -217,11 +213,15 @@ class BusMetrics:
                 f"{PREFIX}_events_processed", "Handler calls, by listener and outcome (ok, error)",
                 ["listener", "outcome"], registry=self.registry)
             self.retried = prometheus_client.Counter(
-                f"{PREFIX}_events_retried", "Failed entries scheduled for a retry", registry=self.registry)
+                f"{PREFIX}_events_retried", "Failed entries scheduled for a retry", ["listener"],
+                registry=self.registry)
             self.dead_lettered = prometheus_client.Counter(
-                f"{PREFIX}_events_dead_lettered", "Entries moved to a dead-letter stream", registry=self.registry)
+                f"{PREFIX}_events_dead_lettered", "Entries moved to a dead-letter stream", ["listener"],
+                registry=self.registry)
             self.reclaimed = prometheus_client.Counter(
-                f"{PREFIX}_events_reclaimed", "Stale entries claimed from other consumers", registry=self.registry)
+                f"{PREFIX}_events_reclaimed",
+                "Stale entries claimed from a consumer that stopped handling them (not retries)", ["listener"],
+                registry=self.registry)
             self.duration = prometheus_client.Histogram(
                 f"{PREFIX}_handler_duration_seconds", "Handler run time", ["listener"],
                 buckets=DURATION_BUCKETS, registry=self.registry)
@@ -239,34 +239,33 @@ class BusMetrics:
 
     def attach_bus(self, bus: "Bus") -> "BusMetrics":
         """Count the events ``bus`` fires."""
-        bus.fire_observers.append(self._on_fired)
+        bus.add_observer(_FireCounter(self))
         return self
 
     def attach_runner(self, runner: "Runner") -> "BusMetrics":
         """Count what ``runner`` does, and report its in-flight entries and groups."""
-        for listener in runner.listeners:
+        for route in runner.routes:
             for outcome in ("ok", "error"):
-                self.processed.labels(listener.name, outcome)
-            self.duration.labels(listener.name)
-        runner.outcome_observers.append(self._on_outcome)
-        runner.duration_observers.append(self._on_duration)
-        runner.stats = _ObservedStats(runner.stats, self._on_stat)
+                self.processed.labels(route.name, outcome)
+            self.duration.labels(route.name)
+            for counter in (self.retried, self.dead_lettered, self.reclaimed):
+                counter.labels(route.name)
+        runner.add_observer(self)
         self._collector.runners.append(runner)
         return self
 
-    def _on_fired(self, message: "EventMessage") -> None:
-        self.fired.labels(message.api_name, message.event_name).inc()
+    def on_handled(self, delivery: DeliveryInfo, outcome: str, duration: float) -> None:
+        self.processed.labels(delivery.listener, outcome).inc()
+        self.duration.labels(delivery.listener).observe(duration)
 
-    def _on_outcome(self, listener_name: str, outcome: str) -> None:
-        self.processed.labels(listener_name, outcome).inc()
+    def on_retried(self, delivery: DeliveryInfo, delay: float) -> None:
+        self.retried.labels(delivery.listener).inc()
 
-    def _on_duration(self, listener_name: str, seconds: float) -> None:
-        self.duration.labels(listener_name).observe(seconds)
+    def on_dead_lettered(self, delivery: DeliveryInfo, reason: str) -> None:
+        self.dead_lettered.labels(delivery.listener).inc()
 
-    def _on_stat(self, name: str, amount: int) -> None:
-        attribute = _STAT_COUNTERS.get(name)
-        if attribute is not None and amount > 0:
-            getattr(self, attribute).inc(amount)
+    def on_reclaimed(self, delivery: DeliveryInfo) -> None:
+        self.reclaimed.labels(delivery.listener).inc()
 
     def refresh(self) -> None:
         """Publish the gauges read at scrape time (multiprocess mode; else a no-op)."""

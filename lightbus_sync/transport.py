@@ -9,7 +9,6 @@ Redis URL. Writes retry transient failures (connection refused/reset, timeouts,
 from __future__ import annotations
 
 import logging
-import random
 import ssl
 import time
 from pathlib import Path
@@ -18,9 +17,13 @@ from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 import redis
 from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 
+from .backoff import Backoff
 from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, TransportError
-from .redis_url import is_cluster_url, make_client, redact
+from .keys import SCHEMAS_SET, schema_key
+from .stream_ids import parse_id
+from .clients import make_client
+from .redis_url import is_cluster_url, redact
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class RedisTransport:
         call can last up to ``timeout`` + ``socket_timeout``.
         """
         deadline = time.monotonic() + timeout
-        delay = 0.05
+        delay: Optional[Backoff] = None  # made on the first failure: the common call has none
         attempts = 0
         while True:
             attempts += 1
@@ -153,8 +156,9 @@ class RedisTransport:
                     f"{attempts} attempt(s) in {timeout:g}s: {type(last_error).__name__}: {last_error}"
                 ) from last_error
             logger.debug("%s failed (%s); retrying", what, last_error)
-            time.sleep(min(delay * (0.5 + random.random() / 2), remaining))
-            delay = min(delay * 2, 1.0)
+            if delay is None:
+                delay = Backoff(0.05, 1.0, jitter=True)
+            time.sleep(min(delay.next(), remaining))
 
     # --- producing -------------------------------------------------------------------
 
@@ -238,19 +242,19 @@ class RedisTransport:
         """``SET schema:{api} doc`` + ``EXPIRE`` + ``SADD schemas {api}`` (pipelined), as Lightbus."""
         with self.client.pipeline(transaction=False) as pipe:
             for api_name, document in documents.items():
-                pipe.set(f"schema:{api_name}", document)
+                pipe.set(schema_key(api_name), document)
                 if ttl:
-                    pipe.expire(f"schema:{api_name}", ttl)
-                pipe.sadd("schemas", api_name)
+                    pipe.expire(schema_key(api_name), ttl)
+                pipe.sadd(SCHEMAS_SET, api_name)
             pipe.execute()
 
     def load_schemas(self) -> dict[str, str]:
         """``SMEMBERS schemas`` then ``MGET schema:...``: api name -> document (expired
         ones are skipped)."""
-        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.client.smembers("schemas"))
+        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.client.smembers(SCHEMAS_SET))
         if not names:
             return {}
-        keys = [f"schema:{name}" for name in names]
+        keys = [schema_key(name) for name in names]
         if self.is_cluster:
             values = self.client.mget_nonatomic(keys)  # one MGET per hash slot
         else:
@@ -326,6 +330,23 @@ class RedisTransport:
             count, _ = pipe.execute()
         return int(count)
 
+    def mark_retries(self, key: str, fields: Sequence[str], ttl_seconds: int) -> None:
+        """``HSET key field 1`` for each field + ``EXPIRE key ttl`` (one round trip)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for field in fields:
+                pipe.hset(key, field, 1)
+            pipe.expire(key, ttl_seconds)
+            pipe.execute()
+
+    def take_marks(self, key: str, fields: Sequence[str]) -> list[bool]:
+        """``HDEL key field`` for each field (one round trip): which of them were set."""
+        if not fields:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for field in fields:
+                pipe.hdel(key, field)
+            return [bool(n) for n in pipe.execute()]
+
     def autoclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, start: str, count: int
     ) -> tuple[str, list[tuple[bytes, dict]], list[bytes], int]:
@@ -358,7 +379,7 @@ class RedisTransport:
         """id -> (owner, delivery count) for pending entries, from one ``XPENDING`` range."""
         if not ids:
             return {}
-        low, high = min(ids, key=_id_key), max(ids, key=_id_key)
+        low, high = min(ids, key=parse_id), max(ids, key=parse_id)
         rows = self.client.xpending_range(stream, group, min=low, max=high, count=max(len(ids), 1) * 4 + 100)
         return {row["message_id"]: (row["consumer"], row["times_delivered"]) for row in rows}
 
@@ -563,11 +584,6 @@ class RedisTransport:
 
 def _named(reply: Any) -> list[tuple[str, Any]]:
     return [(name.decode() if isinstance(name, bytes) else name, entries) for name, entries in reply or ()]
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
 
 
 _LUA_DIR = Path(__file__).with_name("lua")

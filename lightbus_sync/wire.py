@@ -16,6 +16,7 @@ import attrs
 
 from .converter import wire_converter
 from .errors import InvalidParameterValue, MalformedEntry
+from .keys import STREAM_PER_API, STREAM_PER_EVENT, stream_key  # noqa: F401 (their old home: kept importable)
 
 METADATA_FIELDS = ("id", "api_name", "event_name", "version")
 _METADATA_BYTES = frozenset(f.encode() for f in METADATA_FIELDS)
@@ -23,8 +24,6 @@ PARAMETER_PREFIX = ":"
 #: Fields Lightbus's reader skips: an empty key, and ``native_id`` (it takes the entry id).
 _IGNORED_FIELDS = frozenset({"", "native_id"})
 
-STREAM_PER_API = "per_api"
-STREAM_PER_EVENT = "per_event"
 
 _dumps = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
 _FAST_TYPES = (str, int, float, bool, type(None))
@@ -38,13 +37,6 @@ def new_event_id() -> str:
     digits = os.urandom(16).hex()
     variant = "89ab"[int(digits[16], 16) & 3]
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:32]}"
-
-
-def stream_key(api_name: str, event_name: str, stream_use: str) -> str:
-    """``{api}.*:stream`` (per_api, the default) or ``{api}.{event}:stream`` (per_event)."""
-    if stream_use == STREAM_PER_EVENT:
-        return f"{api_name}.{event_name}:stream"
-    return f"{api_name}.*:stream"
 
 
 def to_plain(api_name: str, event_name: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def _run_python(blocks_to_run, workdir: Path, env: dict) -> None:
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
 def test_doc_code_blocks_run(path, redis_url, tmp_path, redis_client):
-    env = dict(os.environ, LIGHTBUS_REDIS_URL=redis_url, PYTHONPATH=str(tmp_path), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, LIGHTBUS_REDIS_URL=redis_url, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]), PYTHONUNBUFFERED="1")
     env.pop("LIGHTBUS_CONFIG", None)
     background: list[subprocess.Popen] = []
     pending_python: list[tuple[int, str]] = []

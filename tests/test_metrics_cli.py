@@ -125,7 +125,7 @@ def test_metrics_endpoint_of_a_running_runner_counts_what_it_did(run_process, re
 
     samples = wait_for_scrape(process, port, lambda s: (
         value(s, "lightbus_sync_events_processed_total", listener="count", outcome="ok") == 5
-        and value(s, "lightbus_sync_events_dead_lettered_total") == 5))
+        and value(s, "lightbus_sync_events_dead_lettered_total", listener="reject") == 5))
     assert value(samples, "lightbus_sync_events_processed_total", listener="reject", outcome="error") == 5
     assert value(samples, "lightbus_sync_events_processed_total", listener="reject", outcome="ok") == 0
     assert value(samples, "lightbus_sync_events_processed_total", listener="count", outcome="error") == 0
@@ -133,7 +133,9 @@ def test_metrics_endpoint_of_a_running_runner_counts_what_it_did(run_process, re
     assert value(samples, "lightbus_sync_events_fired_total", api="metrics_test.orders", event="order_counted") == 5
     assert value(samples, "lightbus_sync_handler_duration_seconds_count", listener="count") == 5
     assert value(samples, "lightbus_sync_handler_duration_seconds_count", listener="reject") == 5
-    assert value(samples, "lightbus_sync_events_retried_total") == 0  # max_deliveries=1: straight to dead letter
+    assert value(samples, "lightbus_sync_events_dead_lettered_total", listener="count") == 0
+    for listener in groups:  # max_deliveries=1: straight to dead letter
+        assert value(samples, "lightbus_sync_events_retried_total", listener=listener) == 0
     samples = wait_for_scrape(process, port, lambda s: all(
         value(s, "lightbus_sync_group_pending", listener=l, group=g, stream=STREAM) == 0 for l, g in groups.items()))
     assert value(samples, "lightbus_sync_events_in_flight", listener="count") == 0

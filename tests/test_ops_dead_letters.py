@@ -24,7 +24,7 @@ from lightbus_sync.ops.dead_letters import (
     replay_stream,
 )
 from lightbus_sync.runner import Runner
-from lightbus_sync.runner.replay import original_stream_of_replay
+from lightbus_sync.keys import parse_replay_stream
 from lightbus_sync.transport import RedisTransport
 from ops_apps.ops_support import cli, fast_config, ops_bus, wait_until  # noqa: F401 (fixtures)
 
@@ -295,8 +295,8 @@ def test_replay_and_dead_letter_streams_share_the_stream_cluster_slot():
 
     keys = [SHOP, SHOP_DEAD, dead_letter_stream(SHOP), replay_stream(SHOP, "shop-billing")]
     assert len({key_slot(k.encode()) for k in keys}) == 1
-    assert original_stream_of_replay(replay_stream(SHOP, "shop-billing")) == (SHOP, "shop-billing")
-    assert original_stream_of_replay(SHOP_DEAD) is None
+    assert parse_replay_stream(replay_stream(SHOP, "shop-billing")) == (SHOP, "shop-billing")
+    assert parse_replay_stream(SHOP_DEAD) is None
 
 
 def test_ops_code_sends_redis_commands_only_through_the_transport():

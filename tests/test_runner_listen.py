@@ -432,7 +432,7 @@ def test_option_names_reach_the_runner(make_bus, redis_client):
     runner = Runner(bus)
     assert (runner.threads, runner.prefetch, runner.shutdown_timeout) == (3, 4, 6)
     (listener,) = runner.listeners
-    settings = runner.settings_of(listener)
+    settings = runner.routes[0].settings
     assert (settings.batch_size, settings.acknowledgement_timeout, settings.effective_reclaim_interval,
             settings.max_stream_length, settings.consumer_ttl) == (7, 2.5, 0.3, 50, 120)
     assert listener.streams == ("rl.other.pinged:stream",)  # stream_use: per_event

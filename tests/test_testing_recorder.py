@@ -292,8 +292,15 @@ def test_recording_leaves_redis_untouched_and_the_bus_as_it_was(redis_url, redis
 
 
 def test_fire_observers_still_see_recorded_fires(offline_bus):
+    from lightbus_sync.observers import Observer
+
     seen = []
-    offline_bus.fire_observers.append(seen.append)
+
+    class Fires(Observer):
+        def on_fired(self, message):
+            seen.append(message)
+
+    offline_bus.add_observer(Fires())
     with record_events(offline_bus):
         message = offline_bus.rec.auth.user_created.fire(username="adam", email="a@x")
     assert seen == [message]

@@ -30,8 +30,9 @@
   of this process (``bus.start_listener_thread()``), stopped at exit (``atexit``:
   in-flight handlers finish and are acked, within the shutdown timeout).
 
-The extension is ``app.extensions['lightbus_sync']``; its bus is ``.bus`` and the running
-listener, if any, ``.listener``.
+The extension is ``app.extensions['lightbus_sync']``; its bus is ``.bus`` and the
+``Runner`` running its listeners, if any, ``.runner`` (``.listener`` is the old name of
+the same attribute, kept for compatibility).
 
 The development server's reloader runs the app in two processes: a parent that only
 watches files, and a child (``WERKZEUG_RUN_MAIN=true``) that serves. The listener is
@@ -106,7 +107,8 @@ class LightbusSync:
         listener_options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self._bus = bus
-        self.listener: Optional["Runner"] = None
+        #: The ``Runner`` of the bus's listeners while it runs, else None.
+        self.runner: Optional["Runner"] = None
         self.listener_options = dict(listener_options or {})
         self._deferred: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
         self._lock = threading.RLock()
@@ -121,6 +123,11 @@ class LightbusSync:
             raise RuntimeError("LightbusSync has no bus yet: call init_app(app) first (it creates the bus "
                                "from app.config)")
         return self._bus
+
+    @property
+    def listener(self) -> Optional["Runner"]:
+        """The old name of ``runner``."""
+        return self.runner
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -179,7 +186,7 @@ class LightbusSync:
     def _register(self, event: str, handler: Callable[..., Any], options: dict[str, Any]) -> None:
         from ..event_lookup import event_client
 
-        if self.listener is not None:
+        if self.runner is not None:
             logger.warning("lightbus_sync: listener %r registered after the listener thread started; "
                            "it runs from the next start", options.get("listener_name"))
         event_client(self.bus, event).listen(handler, **options)
@@ -189,13 +196,13 @@ class LightbusSync:
     def start_listener(self, **options: Any) -> "Runner":
         """Start the bus's listeners in background threads (once); stopped at exit."""
         with self._lock:
-            if self.listener is None:
-                self.listener = self.bus.start_listener_thread(**{**self.listener_options, **options})
+            if self.runner is None:
+                self.runner = self.bus.start_listener_thread(**{**self.listener_options, **options})
                 self._started_once = True
                 if not self._atexit_registered:
                     atexit.register(self._at_exit)
                     self._atexit_registered = True
-            return self.listener
+            return self.runner
 
     def _start_on_first_request(self) -> None:
         if not self._started_once:
@@ -205,10 +212,10 @@ class LightbusSync:
         """Stop the listener thread (in-flight handlers finish and are acked within
         ``timeout``, default the shutdown timeout); True if it stopped cleanly."""
         with self._lock:
-            listener, self.listener = self.listener, None
-        if listener is None:
+            runner, self.runner = self.runner, None
+        if runner is None:
             return True
-        clean = listener.stop(timeout)
+        clean = runner.stop(timeout)
         logger.info("lightbus_sync: listener stopped (%s)", "clean" if clean else "entries left pending")
         return clean
 

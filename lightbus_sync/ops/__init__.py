@@ -14,7 +14,7 @@ subcommands are in ``lightbus_sync.cli_ops``.
 
 from .dead_letters import (
     AmbiguousDeadLetter,
-    DeadLetter,
+    DeadLetterRecord,
     DeadLetterNotFound,
     ReplayResult,
     get_dead_letter,
@@ -30,7 +30,7 @@ from .streams import StreamTarget
 __all__ = [
     "AmbiguousDeadLetter",
     "BusStatus",
-    "DeadLetter",
+    "DeadLetterRecord",
     "DeadLetterNotFound",
     "InspectedEvent",
     "Problem",

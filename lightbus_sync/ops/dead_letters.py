@@ -3,13 +3,9 @@
 Where they are
 --------------
 The runner moves an entry it gives up on to ``{<stream>}:dead`` (beside its stream, in
-the same Redis Cluster slot) and acks it, in one script. A dead-letter entry holds the
-``dl:*`` metadata fields first (``original_id``, ``stream``, ``group``, ``listener``,
-``consumer``, ``delivery_count``, ``reason``, ``error_type``, ``error``, ``event_id``,
-``time``), then the original entry's fields verbatim, in order. Parsing takes the
-leading run of ``dl:`` fields (each name once; it stops at the first other field, or
-when all the runner's names were seen) as metadata and everything after it as the
-original fields, so an original field that happens to start with ``dl:`` survives.
+the same Redis Cluster slot) and acks it, in one script. What a dead-letter entry holds (the ``dl:*`` metadata fields, then the original
+fields) is defined in ``lightbus_sync.dead_letter_record``; its key names in
+``lightbus_sync.keys``.
 
 Replay: to the original group only
 ----------------------------------
@@ -41,7 +37,7 @@ it gets the listener's full retry budget again.
 The runner reads ``replay_stream(s, group)`` beside each of its streams (from ``0``),
 deletes a replay entry once it is acked or dead-lettered again (only that group reads
 it), and dead-letters a replayed entry to the ORIGINAL stream's ``{<stream>}:dead``
-(see lightbus_sync/runner/replay.py).
+(see lightbus_sync/keys.py).
 """
 
 from __future__ import annotations
@@ -51,9 +47,11 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 import attrs
 
-from ..runner.replay import replay_stream
 
+from ..dead_letter_record import METADATA_NAMES, metadata_delivery_count, metadata_time, split_dead_letter  # noqa: F401
 from ..errors import LightbusError
+from ..keys import DEAD_LETTER_STREAMS_GLOB, dead_letter_glob, dead_letter_stream, parse_stream_key, replay_stream, stream_of_dead
+from ..stream_ids import id_time, looks_like_stream_id, parse_id
 from ..transport import RedisTransport
 from .formatting import duration, iso, shorten, table, timestamp, value_json
 from .inspect import InspectedEvent, decode
@@ -61,22 +59,11 @@ from .streams import (
     Source,
     _glob_escape,
     all_transports,
-    dead_letter_stream,
-    id_time,
-    looks_like_stream_id,
-    parse_stream_key,
     stream_belongs_to_api,
-    stream_of_dead,
     text,
     transport_of,
 )
 
-DEAD_LETTER_PREFIX = b"dl:"
-#: The metadata fields the runner writes, in its order (without the ``dl:`` prefix).
-METADATA_NAMES = (
-    "original_id", "stream", "group", "listener", "consumer", "delivery_count",
-    "reason", "error_type", "error", "event_id", "time",
-)
 _PAGE = 500
 
 
@@ -89,7 +76,7 @@ class AmbiguousDeadLetter(LightbusError, LookupError):
 
 
 @attrs.define
-class DeadLetter:
+class DeadLetterRecord:
     """One dead-lettered entry: its ``dl:*`` metadata and the original fields."""
 
     dead_id: str
@@ -153,34 +140,15 @@ class DeadLetter:
 
 def parse_dead_letter(
     dead_stream: str, dead_id: Any, pairs: Sequence[tuple[bytes, bytes]], transport: Optional[RedisTransport] = None
-) -> DeadLetter:
+) -> DeadLetterRecord:
     """A dead-letter entry (fields as ``(name, value)`` pairs, in stream order)."""
-    metadata: dict[str, str] = {}
-    index = 0
-    while index < len(pairs) and len(metadata) < len(METADATA_NAMES):
-        name, value = pairs[index]
-        if not name.startswith(DEAD_LETTER_PREFIX):
-            break
-        key = text(name[len(DEAD_LETTER_PREFIX):])
-        if key in metadata:
-            break
-        metadata[key] = text(value)
-        index += 1
-    raw_fields = [(bytes(k), bytes(v)) for k, v in pairs[index:]]
+    metadata, raw_fields = split_dead_letter(pairs)
     fields: dict[str, str] = {}
     for name, value in raw_fields:
         fields.setdefault(text(name), text(value))
-    moment = None
-    if metadata.get("time"):
-        try:
-            moment = datetime.datetime.fromisoformat(metadata["time"])
-        except ValueError:
-            moment = None
-    try:
-        deliveries: Optional[int] = int(metadata["delivery_count"])
-    except (KeyError, ValueError):
-        deliveries = None
-    return DeadLetter(
+    moment = metadata_time(metadata)
+    deliveries = metadata_delivery_count(metadata)
+    return DeadLetterRecord(
         dead_id=text(dead_id),
         dead_stream=dead_stream,
         original_id=metadata.get("original_id", ""),
@@ -211,7 +179,7 @@ class Filters:
     group: Optional[str] = None
     error_type: Optional[str] = None
 
-    def matches(self, letter: DeadLetter) -> bool:
+    def matches(self, letter: DeadLetterRecord) -> bool:
         if self.api is not None and not (
             stream_belongs_to_api(letter.stream, self.api) or letter.fields.get("api_name") == self.api
         ):
@@ -244,21 +212,20 @@ def dead_letter_streams(source: Source, stream: StreamArg = None, *, api: Option
         return found
     if api is not None:
         transport = transport_of(source, api)
-        for key in transport.find_keys("{" + _glob_escape(api) + ".*" + "}:dead"):
+        for key in transport.find_keys(dead_letter_glob(_glob_escape(api) + ".*")):
             original = stream_of_dead(key)
             if original is not None and stream_belongs_to_api(original, api):
                 found.append((transport, key))
         return found
     for transport in all_transports(source):
-        for key in transport.find_keys("{*}:dead"):
+        for key in transport.find_keys(DEAD_LETTER_STREAMS_GLOB):
             if stream_of_dead(key) is not None:
                 found.append((transport, key))
     return found
 
 
-def _sort_key(letter: DeadLetter) -> tuple[int, int]:
-    ms, _, seq = letter.dead_id.partition("-")
-    return int(ms), int(seq or 0)
+def _sort_key(letter: DeadLetterRecord) -> tuple[int, int]:
+    return parse_id(letter.dead_id)
 
 
 def list_dead_letters(
@@ -271,21 +238,21 @@ def list_dead_letters(
     group: Optional[str] = None,
     error_type: Optional[str] = None,
     limit: Optional[int] = None,
-) -> list[DeadLetter]:
+) -> list[DeadLetterRecord]:
     """Dead letters, newest first, matching every filter given. ``source``: a Bus or a
     RedisTransport. Looks in the dead-letter stream(s) of ``stream``, else of ``api``,
     else in every dead-letter stream on the Redis server(s). ``limit``: at most this
     many (None or 0: all)."""
     filters = Filters(api, event, listener, group, error_type)
-    letters: list[DeadLetter] = []
+    letters: list[DeadLetterRecord] = []
     for transport, dead_stream in dead_letter_streams(source, stream, api=api):
         letters += _scan(transport, dead_stream, filters, limit or None)
     letters.sort(key=_sort_key, reverse=True)
     return letters[:limit] if limit else letters
 
 
-def _scan(transport: RedisTransport, dead_stream: str, filters: Filters, limit: Optional[int]) -> list[DeadLetter]:
-    found: list[DeadLetter] = []
+def _scan(transport: RedisTransport, dead_stream: str, filters: Filters, limit: Optional[int]) -> list[DeadLetterRecord]:
+    found: list[DeadLetterRecord] = []
     end = "+"
     while True:
         batch = transport.stream_entries(dead_stream, "-", end, _PAGE, reverse=True)
@@ -303,13 +270,13 @@ def _scan(transport: RedisTransport, dead_stream: str, filters: Filters, limit: 
 def find_dead_letters(
     source: Source, ids: Iterable[str], stream: StreamArg = None, *, api: Optional[str] = None,
     filters: Optional[Filters] = None,
-) -> tuple[list[DeadLetter], list[str]]:
+) -> tuple[list[DeadLetterRecord], list[str]]:
     """The dead letters with these ids (dead-letter stream ids) that match ``filters``,
     and the ids not found. Ids are per dead-letter stream, so two streams may hold the
     same one: AmbiguousDeadLetter is raised then, unless ``stream``, ``api`` or the
     filters tell which."""
     streams = dead_letter_streams(source, stream, api=api)
-    found: list[DeadLetter] = []
+    found: list[DeadLetterRecord] = []
     missing: list[str] = []
     for dead_id in dict.fromkeys(str(i) for i in ids):
         if not looks_like_stream_id(dead_id):
@@ -336,7 +303,7 @@ def find_dead_letters(
 def get_dead_letter(
     source: Source, dead_id: str, stream: StreamArg = None, *, api: Optional[str] = None,
     filters: Optional[Filters] = None,
-) -> DeadLetter:
+) -> DeadLetterRecord:
     """One dead letter by its id in the dead-letter stream (``show``)."""
     found, _ = find_dead_letters(source, [dead_id], stream, api=api, filters=filters)
     if not found:
@@ -374,13 +341,13 @@ class ReplayResult:
 
 
 def _select(
-    source: Source, ids: Optional[Iterable[Union[str, DeadLetter]]], all: bool, stream: StreamArg, filters: Filters
-) -> tuple[list[DeadLetter], list[str]]:
+    source: Source, ids: Optional[Iterable[Union[str, DeadLetterRecord]]], all: bool, stream: StreamArg, filters: Filters
+) -> tuple[list[DeadLetterRecord], list[str]]:
     if ids is not None:
         ids = list(ids)
     if ids:
-        letters = [i for i in ids if isinstance(i, DeadLetter)]
-        wanted = [str(i) for i in ids if not isinstance(i, DeadLetter)]
+        letters = [i for i in ids if isinstance(i, DeadLetterRecord)]
+        wanted = [str(i) for i in ids if not isinstance(i, DeadLetterRecord)]
         missing: list[str] = []
         if wanted:
             found, missing = find_dead_letters(source, wanted, stream, api=filters.api, filters=filters)
@@ -396,7 +363,7 @@ def _select(
 
 def replay(
     source: Source,
-    ids: Optional[Iterable[Union[str, DeadLetter]]] = None,
+    ids: Optional[Iterable[Union[str, DeadLetterRecord]]] = None,
     *,
     all: bool = False,
     stream: StreamArg = None,
@@ -409,7 +376,7 @@ def replay(
     """Send dead letters back to their original consumer group (only), oldest first,
     each atomically (see the module docs): the original fields go to
     ``{<stream>}:replay:<group>`` and the dead letter is deleted. ``ids``: dead-letter
-    ids or ``DeadLetter`` records; or ``all=True`` with the filters. An id already
+    ids or ``DeadLetterRecord`` records; or ``all=True`` with the filters. An id already
     replayed or purged is reported in ``missing`` and changes nothing."""
     filters = Filters(api, event, listener, group, error_type)
     letters, missing = _select(source, ids, all, stream, filters)
@@ -436,7 +403,7 @@ def replay(
 
 def purge(
     source: Source,
-    ids: Optional[Iterable[Union[str, DeadLetter]]] = None,
+    ids: Optional[Iterable[Union[str, DeadLetterRecord]]] = None,
     *,
     all: bool = False,
     stream: StreamArg = None,
@@ -464,7 +431,7 @@ def purge(
 # --- rendering -------------------------------------------------------------------------
 
 
-def render_list(letters: Sequence[DeadLetter], now: Optional[float] = None) -> str:
+def render_list(letters: Sequence[DeadLetterRecord], now: Optional[float] = None) -> str:
     if not letters:
         return "no dead letters"
     now = now if now is not None else datetime.datetime.now(datetime.timezone.utc).timestamp()
@@ -484,7 +451,7 @@ def render_list(letters: Sequence[DeadLetter], now: Optional[float] = None) -> s
                  rows, right=[5])
 
 
-def render_one(letter: DeadLetter) -> str:
+def render_one(letter: DeadLetterRecord) -> str:
     event = letter.event()
     lines = [
         f"dead letter      {letter.dead_id} in {letter.dead_stream}",

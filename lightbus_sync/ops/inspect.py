@@ -16,11 +16,13 @@ from typing import Any, Callable, Optional
 import attrs
 import redis
 
+from ..backoff import Backoff
 from ..errors import MalformedEntry
 from ..transport import TRANSIENT_ERRORS
 from ..wire import decode_entry, is_noop
 from .formatting import iso, timestamp, value_json
-from .streams import Source, StreamTarget, api_streams, id_time, looks_like_stream_id, since_to_min_id, text
+from ..stream_ids import id_time, looks_like_stream_id, parse_id
+from .streams import Source, StreamTarget, api_streams, since_to_min_id, text
 
 _PAGE = 500
 
@@ -88,8 +90,7 @@ def _matches(event: InspectedEvent, event_name: Optional[str], event_id: Optiona
 
 
 def _sort_key(event: InspectedEvent) -> tuple[int, int]:
-    ms, _, seq = event.entry_id.partition("-")
-    return int(ms), int(seq or 0)
+    return parse_id(event.entry_id)
 
 
 def recent_events(
@@ -186,17 +187,16 @@ def follow_events(
     client = transport.reading_client(block_ms)
     stop = stop or threading.Event()
     seen = 0
-    delay = 0.1
+    delay = Backoff(0.1, 5.0)
     while not stop.is_set():
         try:
             reply = transport.read_streams(client, positions, 100, block_ms)
         except (*TRANSIENT_ERRORS, redis.ResponseError) as exc:
             if on_error is not None:
                 on_error(exc)
-            stop.wait(delay)
-            delay = min(delay * 2, 5.0)
+            stop.wait(delay.next())
             continue
-        delay = 0.1
+        delay.reset()
         events = []
         for stream, entries in reply:
             for entry_id, fields in entries:

@@ -23,9 +23,10 @@ from typing import Any, Iterable, Optional
 
 import attrs
 
-from .dead_letters import replay_stream
 from .formatting import duration, iso, table, time_and_age
-from .streams import Source, StreamTarget, bus_streams, dead_letter_stream, id_millis, id_time, text
+from ..keys import dead_letter_stream, replay_stream
+from ..stream_ids import id_millis, id_time
+from .streams import Source, StreamTarget, bus_streams, text
 
 #: Count dead letters per group only while the dead-letter stream is at most this long.
 GROUP_DEAD_LETTER_SCAN_LIMIT = 10_000

@@ -17,17 +17,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 import attrs
 
 from ..errors import LightbusError
+from ..keys import STREAM_PER_API, STREAM_PER_EVENT, parse_stream_key, stream_key
+from ..stream_ids import since_to_id
 from ..transport import RedisTransport
-from ..wire import STREAM_PER_API, STREAM_PER_EVENT, stream_key
 
 if TYPE_CHECKING:
     from ..bus import Bus
 
 Source = Union["Bus", RedisTransport]
 
-_STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-DEAD_SUFFIX = "}:dead"
 
 
 @attrs.frozen
@@ -99,15 +98,6 @@ def is_known_api(source: Source, api_name: str) -> bool:
 # --- stream names ----------------------------------------------------------------------
 
 
-def parse_stream_key(stream: str) -> tuple[str, Optional[str]]:
-    """``api.*:stream`` -> (api, None); ``api.event:stream`` -> (api, event)."""
-    base = stream[: -len(":stream")] if stream.endswith(":stream") else stream
-    api_name, _, event_name = base.rpartition(".")
-    if not api_name:
-        return base, None
-    return api_name, None if event_name == "*" else event_name
-
-
 def stream_belongs_to_api(stream: str, api_name: str) -> bool:
     """True for ``api.*:stream`` and ``api.<event>:stream`` (not a nested API's streams)."""
     prefix = api_name + "."
@@ -115,18 +105,6 @@ def stream_belongs_to_api(stream: str, api_name: str) -> bool:
         return False
     middle = stream[len(prefix): -len(":stream")]
     return middle == "*" or bool(_IDENTIFIER.match(middle))
-
-
-def dead_letter_stream(stream: str) -> str:
-    """``{<stream>}:dead`` (as the runner names it)."""
-    return "{" + stream + DEAD_SUFFIX
-
-
-def stream_of_dead(dead_stream: str) -> Optional[str]:
-    """The original stream of ``{<stream>}:dead``; None for another key."""
-    if dead_stream.startswith("{") and dead_stream.endswith(DEAD_SUFFIX):
-        return dead_stream[1: -len(DEAD_SUFFIX)]
-    return None
 
 
 def api_streams(source: Source, api_name: str, event_name: Optional[str] = None) -> list[StreamTarget]:
@@ -207,44 +185,21 @@ def _glob_escape(text: str) -> str:
 # --- ids and times ---------------------------------------------------------------------
 
 
-def looks_like_stream_id(text: str) -> bool:
-    return bool(_STREAM_ID.match(text))
-
-
-def id_millis(entry_id: Union[str, bytes]) -> int:
-    if isinstance(entry_id, bytes):
-        entry_id = entry_id.decode()
-    return int(entry_id.partition("-")[0])
-
-
-def id_time(entry_id: Union[str, bytes, None]) -> Optional[datetime.datetime]:
-    """When an entry was added, from its id (``<unix ms>-<seq>``), in UTC."""
-    if not entry_id:
-        return None
-    return datetime.datetime.fromtimestamp(id_millis(entry_id) / 1000, tz=datetime.timezone.utc)
-
-
 def since_to_min_id(since: Union[str, datetime.datetime, None]) -> Optional[str]:
     """``--since``: a stream id, or an ISO 8601 date/datetime (naive = local time) as
     ``<unix ms>-0``. Raises ``LightbusError`` for anything else."""
     if since is None or since == "":
         return None
-    if isinstance(since, datetime.datetime):
-        moment = since
-    else:
-        text = str(since).strip()
-        if looks_like_stream_id(text):
-            return text if "-" in text else text + "-0"
-        try:
-            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise LightbusError(
-                f"--since {text!r}: use a stream id (1700000000000-0) or an ISO 8601 datetime "
-                f"(2024-05-01T10:00:00Z; without a zone it is local time)"
-            ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    return f"{max(int(moment.timestamp() * 1000), 0)}-0"
+    try:
+        found = since_to_id(since, parse_text_dates=True)
+    except ValueError:
+        found = None
+    if found is None or found == "$":
+        raise LightbusError(
+            f"--since {str(since).strip()!r}: use a stream id (1700000000000-0) or an ISO 8601 datetime "
+            f"(2024-05-01T10:00:00Z; without a zone it is local time)"
+        )
+    return found if "-" in found else found + "-0"
 
 
 def text(value: Union[str, bytes, None]) -> str:

@@ -1,5 +1,6 @@
 """The listener runner (see runner.py)."""
 
-from .runner import Runner, dead_letter_stream
+from ..keys import dead_letter_stream
+from .runner import Runner
 
 __all__ = ["Runner", "dead_letter_stream"]

@@ -11,16 +11,14 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import redis
 
+from ..backoff import Backoff
+from ..keys import attempts_field, attempts_key, is_replay_stream
 from ..transport import TRANSIENT_ERRORS
-from .replay import is_replay_stream
-from .state import Work, attempts_field, attempts_key
-
-if TYPE_CHECKING:
-    from .runner import Runner
+from .state import InFlight, Stats, Work
 
 logger = logging.getLogger("lightbus_sync.runner")
 
@@ -29,8 +27,12 @@ _MAX_BATCH = 2000
 
 
 class Acker:
-    def __init__(self, runner: "Runner") -> None:
-        self._runner = runner
+    """Acks entries of any route (each on its route's transport); an entry leaves
+    ``in_flight`` once acked."""
+
+    def __init__(self, in_flight: InFlight, stats: Stats) -> None:
+        self._in_flight = in_flight
+        self._stats = stats
         self._queue: "queue.SimpleQueue[object]" = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="lightbus-acker", daemon=True)
         self._deadline: Optional[float] = None
@@ -63,7 +65,7 @@ class Acker:
     def _run(self) -> None:
         batch: list[Work] = []
         stopping = False
-        delay = 0.05
+        delay = Backoff(0.05, 1.0)
         while True:
             if not batch and not stopping:
                 item = self._queue.get()
@@ -85,26 +87,25 @@ class Acker:
                 if self._send(batch):
                     batch = []
                     self._unacked = 0
-                    delay = 0.05
+                    delay.reset()
                 else:
                     if stopping and self._deadline is not None and time.monotonic() >= self._deadline:
                         logger.error("stopping with %d entries not acked; they stay pending for reclaim", len(batch))
                         return
-                    time.sleep(delay)
-                    delay = min(delay * 2, 1.0)
+                    time.sleep(delay.next())
                     continue
             if stopping and self._queue.empty():
                 return
 
     def _send(self, batch: list[Work]) -> bool:
-        runner = self._runner
         by_transport: dict[object, dict[tuple[str, str], list[bytes]]] = defaultdict(lambda: defaultdict(list))
         forget: dict[object, list[tuple[str, str]]] = defaultdict(list)
         for work in batch:
-            transport = runner.transport_of(work.listener)
-            by_transport[transport][(work.stream, work.listener.group)].append(work.entry_id)
+            transport = work.route.transport
+            group = work.route.group
+            by_transport[transport][(work.stream, group)].append(work.entry_id)
             if work.delivery_count > 1:  # redelivered: its handler runs were counted
-                forget[transport].append((attempts_key(work.stream), attempts_field(work)))
+                forget[transport].append((attempts_key(work.stream), attempts_field(work.stream, group, work.entry_id)))
         try:
             for transport, acks in by_transport.items():
                 transport.ack(acks, forget[transport])  # type: ignore[attr-defined]
@@ -118,6 +119,6 @@ class Acker:
             # NOGROUP after Redis lost its data: nothing left to ack.
             logger.error("Redis refused XACK for %d entries: %s; dropped", len(batch), exc)
         for work in batch:
-            runner.in_flight.discard(work.stream, work.listener.group, work.entry_id)
-        runner.stats.add("acked", len(batch))
+            self._in_flight.discard(work.stream, work.route.group, work.entry_id)
+        self._stats.add("acked", len(batch))
         return True

@@ -16,17 +16,19 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable
-
-from .state import Work
+from typing import Any, Callable
 
 logger = logging.getLogger("lightbus_sync.runner")
 
 _STOP = object()
 
 
+#: An entry queued on a lane (the runner queues ``state.Work``).
+Work = Any
+
+
 class Lane:
-    """``size`` worker threads running ``handle(work)`` for each queued Work."""
+    """``size`` worker threads running ``handle(work)`` for each queued entry."""
 
     def __init__(self, name: str, size: int, prefetch: int, handle: Callable[[Work], None]) -> None:
         self.name = name

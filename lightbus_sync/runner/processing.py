@@ -1,173 +1,194 @@
 """What happens to one entry: decode, check, call the handler, then ack, retry or
-dead-letter. Runs on a worker thread; never raises."""
+dead-letter. Runs on a worker thread; never raises.
+
+This is the policy (which failure leads to what); the settler does the mechanism.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
+from ..backoff import backoff_delay
 from ..errors import DeadLetter, InvalidIncomingEvent, MalformedEntry
+from ..incoming import IncomingDecoder
 from ..listeners import ON_ERROR_ACK, ON_ERROR_STOP
 from ..message import EventMessage
-from ..wire import decode_entry, entry_size, is_noop
-from .state import Work
-
-if TYPE_CHECKING:
-    from .runner import Runner
+from ..observers import OUTCOME_ERROR, OUTCOME_OK, DeliveryInfo, Observer
+from ..wire import entry_size, is_noop
+from .settler import Settler, describe_error
+from .state import Stats, Work
 
 logger = logging.getLogger("lightbus_sync.runner")
 
 
-def describe_error(error: BaseException, with_type: bool = True) -> str:
-    """``Type: message`` for logs and dead letters; never raises (an exception's
-    ``__str__`` may)."""
-    try:
-        text = str(error)
-    except Exception:
-        text = f"<{type(error).__name__} whose str() failed>"
-    return f"{type(error).__name__}: {text}" if with_type else text
+class Processor:
+    """Handles entries (``processor(work)``, the lanes' handle). ``fail_and_stop(reason)``
+    is called for a listener with ``on_error='stop'`` whose handler failed."""
 
+    def __init__(
+        self,
+        settler: Settler,
+        decoder: IncomingDecoder,
+        observers: Observer,
+        stats: Stats,
+        fail_and_stop: Callable[[str], None],
+    ) -> None:
+        self._settler = settler
+        self._decoder = decoder
+        self._observers = observers
+        self._stats = stats
+        self._fail_and_stop = fail_and_stop
 
-def retry_delay(run: int, low: float, high: float) -> float:
-    """Backoff after the ``run``-th run failed, with jitter: ``low * 2**(run-1)``, capped
-    at ``high``, then scaled by a random factor in [0.5, 1]."""
-    delay = min(high, low * (2 ** max(run - 1, 0)))
-    return delay * (0.5 + random.random() / 2)
+    def __call__(self, work: Work) -> None:
+        try:
+            self.process(work)
+        except BaseException as exc:  # process() handles handler errors; this is a last guard
+            logger.error("processing entry %s of %s for listener %r failed: %s; it stays pending and "
+                         "will be retried after the acknowledgement timeout", work.entry_id.decode(),
+                         work.stream, work.route.name, describe_error(exc), exc_info=exc)
+            self._settler.leave_pending(work)
 
+    def _dead_letter(self, work: Work, error: Any, reason: str, delivery: DeliveryInfo) -> None:
+        if self._settler.dead_letter(work, error, reason=reason, event_id=delivery.event_id):
+            self._observers.on_dead_lettered(delivery, reason)
 
-def process(runner: "Runner", work: Work) -> None:
-    """Handle one entry and settle it (ack, schedule a retry, dead-letter, or leave it
-    pending for reclaim)."""
-    listener = work.listener
-    fields = work.fields
-    if not fields:
-        logger.warning(
-            "entry %s of %s has no data (trimmed or deleted while pending); acked, counted as lost",
-            work.entry_id.decode(), work.stream, extra={"listener": listener.name},
-        )
-        runner.stats.add("lost")
-        runner.acker.ack(work)
-        return
-    if is_noop(fields):
-        runner.acker.ack(work)
-        return
-    limit = runner.settings_of(listener).max_entry_size
-    if limit and entry_size(fields) > limit:
-        runner.dead_letter(work, None, reason=f"too large: {entry_size(fields):,} bytes > max_entry_size {limit:,}")
-        return
-    try:
-        raw = decode_entry(fields)
-    except MalformedEntry as exc:
-        runner.dead_letter(work, exc, reason="malformed")
-        return
-    binding = listener.binding_for(raw.api_name, raw.event_name)
-    if binding is None:  # another event of a per-API stream
-        runner.stats.add("skipped")
-        runner.acker.ack(work)
-        return
-    try:
-        runner.validate_incoming(raw)
-        kwargs = binding.structure(raw, runner.cast_values_for(raw.api_name))
-    except InvalidIncomingEvent as exc:
-        runner.dead_letter(work, exc, reason="invalid", event_id=raw.id)
-        return
-    message = EventMessage(
-        raw.id, raw.api_name, raw.event_name, raw.version, kwargs,
-        work.stream, work.entry_id.decode(), work.delivery_count,
-    )
-    log_extra = {
-        "event_id": raw.id, "event": message.canonical_name, "listener": listener.name,
-        "delivery_count": work.delivery_count,
-    }
-    if work.delivery_count == 1:
-        _run(runner, work, message, log_extra, run=1)
-        return
-    # Redelivered: an earlier run failed, or its process died (perhaps killed by this
-    # very entry). Runs of redelivered entries are counted in Redis (deliveries are not
-    # runs: a crashed process's fetched-ahead entries were delivered, never started)
-    # and take turns, so a poison entry that kills its process takes no other counted
-    # run with it. Past max_deliveries runs (the first delivery's counted as one), it is
-    # dead-lettered without running again.
-    with runner.redelivery_turn(work) as turn:
-        if not turn:
-            runner.give_back([work])
-            return
-        started = runner.count_attempt(work)
-        if started is not None and started >= listener.max_deliveries:
-            runner.dead_letter(
-                work, None,
-                reason=f"run {started} times without finishing (max_deliveries={listener.max_deliveries}): "
-                       f"it may crash its process",
-                event_id=raw.id,
+    def process(self, work: Work) -> None:
+        """Handle one entry and settle it (ack, schedule a retry, dead-letter, or leave it
+        pending for reclaim)."""
+        settler = self._settler
+        route = work.route
+        listener = route.listener
+        fields = work.fields
+        if not fields:
+            logger.warning(
+                "entry %s of %s has no data (trimmed or deleted while pending); acked, counted as lost",
+                work.entry_id.decode(), work.stream, extra={"listener": listener.name},
             )
+            self._stats.add("lost")
+            settler.ack(work)
             return
-        _run(runner, work, message, log_extra, run=work.delivery_count if started is None else started + 1)
-
-
-def _run(runner: "Runner", work: Work, message: EventMessage, log_extra: dict[str, Any], run: int) -> None:
-    """Call the handler (its ``run``-th run) and settle the entry: ack, retry or
-    dead-letter."""
-    listener = work.listener
-    started = time.perf_counter()
-    try:
-        listener.call(message)
-    except BaseException as exc:  # SystemExit too: a handler never ends its worker thread
-        runner.stats.add("failed")
-        runner.record_outcome(listener.name, "error")
-        _handle_failure(runner, work, message, exc, log_extra, run)
-        return
-    finally:
-        runner.record_duration(listener.name, time.perf_counter() - started)
-    runner.stats.add("processed")
-    runner.record_outcome(listener.name, "ok")
-    if work.delivery_count == 1:
-        runner.acker.ack(work)
-    else:
-        runner.acker.ack_now(work)  # before the next redelivered run, which might kill the process
-
-
-def _handle_failure(
-    runner: "Runner", work: Work, message: EventMessage, exc: BaseException, log_extra: dict[str, Any], run: int
-) -> None:
-    listener = work.listener
-    if isinstance(exc, DeadLetter) or isinstance(exc, listener.dead_letter_on):
-        logger.error(
-            "handler of listener %r raised %s for %s (event %s): dead-lettered without retry",
-            listener.name, type(exc).__name__, message.canonical_name, message.id,
-            exc_info=exc, extra=log_extra,
+        if is_noop(fields):
+            settler.ack(work)
+            return
+        limit = route.settings.max_entry_size
+        if limit and entry_size(fields) > limit:
+            reason = f"too large: {entry_size(fields):,} bytes > max_entry_size {limit:,}"
+            self._dead_letter(work, None, reason, work.delivery())
+            return
+        try:
+            raw = self._decoder.decode(fields)
+        except MalformedEntry as exc:
+            self._dead_letter(work, exc, "malformed", work.delivery())
+            return
+        binding = listener.binding_for(raw.api_name, raw.event_name)
+        if binding is None:  # another event of a per-API stream
+            self._stats.add("skipped")
+            settler.ack(work)
+            return
+        delivery = work.delivery(raw.api_name, raw.event_name, raw.id)
+        try:
+            self._decoder.validate(raw)
+            kwargs = self._decoder.structure(raw, binding)
+        except InvalidIncomingEvent as exc:
+            self._dead_letter(work, exc, "invalid", delivery)
+            return
+        message = EventMessage(
+            raw.id, raw.api_name, raw.event_name, raw.version, kwargs,
+            work.stream, delivery.entry_id, work.delivery_count,
         )
-        runner.dead_letter(work, exc, reason="handler marked permanent", event_id=message.id)
-        return
-    if listener.on_error == ON_ERROR_ACK:
-        logger.error(
-            "handler of listener %r failed for %s (event %s); acked (on_error=ack_and_log)",
-            listener.name, message.canonical_name, message.id, exc_info=exc, extra=log_extra,
-        )
-        runner.acker.ack(work)
-        return
-    if listener.on_error == ON_ERROR_STOP:
-        logger.critical(
-            "handler of listener %r failed for %s (event %s); stopping the runner (on_error=stop), "
-            "the entry stays pending", listener.name, message.canonical_name, message.id,
-            exc_info=exc, extra=log_extra,
-        )
-        runner.release(work)
-        runner.fail_and_stop(f"listener {listener.name!r} handler failed with {describe_error(exc)}")
-        return
-    if run >= listener.max_deliveries:
-        logger.error(
-            "handler of listener %r failed for %s (event %s) on run %d of %d: dead-lettered",
+        log_extra = {
+            "event_id": raw.id, "event": message.canonical_name, "listener": listener.name,
+            "delivery_count": work.delivery_count,
+        }
+        if work.delivery_count == 1:
+            self._run(work, delivery, message, log_extra, run=1)
+            return
+        # Redelivered: an earlier run failed, or its process died (perhaps killed by this
+        # very entry). Runs of redelivered entries are counted in Redis (deliveries are not
+        # runs: a crashed process's fetched-ahead entries were delivered, never started)
+        # and take turns, so a poison entry that kills its process takes no other counted
+        # run with it. Past max_deliveries runs (the first delivery's counted as one), it is
+        # dead-lettered without running again.
+        with settler.redelivery_turn(work) as turn:
+            if not turn:
+                settler.give_back([work])
+                return
+            started = settler.count_attempt(work)
+            if started is not None and started >= listener.max_deliveries:
+                reason = (f"run {started} times without finishing (max_deliveries={listener.max_deliveries}): "
+                          f"it may crash its process")
+                self._dead_letter(work, None, reason, delivery)
+                return
+            self._run(work, delivery, message, log_extra, run=work.delivery_count if started is None else started + 1)
+
+    def _run(self, work: Work, delivery: DeliveryInfo, message: EventMessage, log_extra: dict[str, Any], run: int) -> None:
+        """Call the handler (its ``run``-th run) and settle the entry: ack, retry or
+        dead-letter."""
+        listener = work.route.listener
+        observers = self._observers
+        started = time.perf_counter()
+        try:
+            if observers.wraps_handler():
+                with observers.handling(delivery, message):
+                    listener.call(message)
+            else:
+                listener.call(message)
+        except BaseException as exc:  # SystemExit too: a handler never ends its worker thread
+            observers.on_handled(delivery, OUTCOME_ERROR, time.perf_counter() - started)
+            self._handle_failure(work, delivery, message, exc, log_extra, run)
+            return
+        observers.on_handled(delivery, OUTCOME_OK, time.perf_counter() - started)
+        if work.delivery_count == 1:
+            self._settler.ack(work)
+        else:
+            self._settler.ack_now(work)  # before the next redelivered run, which might kill the process
+
+    def _handle_failure(
+        self, work: Work, delivery: DeliveryInfo, message: EventMessage, exc: BaseException,
+        log_extra: dict[str, Any], run: int,
+    ) -> None:
+        listener = work.route.listener
+        settler = self._settler
+        if isinstance(exc, DeadLetter) or isinstance(exc, listener.dead_letter_on):
+            logger.error(
+                "handler of listener %r raised %s for %s (event %s): dead-lettered without retry",
+                listener.name, type(exc).__name__, message.canonical_name, message.id,
+                exc_info=exc, extra=log_extra,
+            )
+            self._dead_letter(work, exc, "handler marked permanent", delivery)
+            return
+        if listener.on_error == ON_ERROR_ACK:
+            logger.error(
+                "handler of listener %r failed for %s (event %s); acked (on_error=ack_and_log)",
+                listener.name, message.canonical_name, message.id, exc_info=exc, extra=log_extra,
+            )
+            settler.ack(work)
+            return
+        if listener.on_error == ON_ERROR_STOP:
+            logger.critical(
+                "handler of listener %r failed for %s (event %s); stopping the runner (on_error=stop), "
+                "the entry stays pending", listener.name, message.canonical_name, message.id,
+                exc_info=exc, extra=log_extra,
+            )
+            settler.leave_pending(work)
+            self._fail_and_stop(f"listener {listener.name!r} handler failed with {describe_error(exc)}")
+            return
+        if run >= listener.max_deliveries:
+            logger.error(
+                "handler of listener %r failed for %s (event %s) on run %d of %d: dead-lettered",
+                listener.name, message.canonical_name, message.id, run,
+                listener.max_deliveries, exc_info=exc, extra=log_extra,
+            )
+            self._dead_letter(work, exc, "max deliveries reached", delivery)
+            return
+        low, high = listener.retry_backoff
+        delay = backoff_delay(run, low, high, jitter=True)
+        logger.warning(
+            "handler of listener %r failed for %s (event %s, run %d of %d): %s; retry in %.1fs",
             listener.name, message.canonical_name, message.id, run,
-            listener.max_deliveries, exc_info=exc, extra=log_extra,
+            listener.max_deliveries, describe_error(exc), delay, exc_info=exc, extra=log_extra,
         )
-        runner.dead_letter(work, exc, reason="max deliveries reached", event_id=message.id)
-        return
-    delay = retry_delay(run, *listener.retry_backoff)
-    logger.warning(
-        "handler of listener %r failed for %s (event %s, run %d of %d): %s; retry in %.1fs",
-        listener.name, message.canonical_name, message.id, run,
-        listener.max_deliveries, describe_error(exc), delay, exc_info=exc, extra=log_extra,
-    )
-    runner.schedule_retry(work, delay)
+        settler.retry(work, delay)
+        self._observers.on_retried(delivery, delay)

@@ -16,17 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Callable
 
 import redis
 
 from ..transport import TRANSIENT_ERRORS, is_transient_reply
-from .replay import is_replay_stream
-from .state import Work
-
-if TYPE_CHECKING:
-    from ..listeners import Listener
-    from .runner import Runner
+from ..backoff import Backoff
+from ..keys import is_replay_stream
+from .routes import Route
+from .state import Stats, Work
 
 logger = logging.getLogger("lightbus_sync.runner")
 
@@ -34,16 +32,24 @@ _ROOM_POLL = 0.2  # seconds between checks for stopping while the workers are fu
 
 
 class Reader:
-    def __init__(self, runner: "Runner", listener: "Listener") -> None:
-        self.runner = runner
-        self.listener = listener
-        self.transport = runner.transport_of(listener)
+    """Reads one route's streams; hands what it reads to ``dispatch``; ends once
+    ``stopping`` is set."""
+
+    def __init__(
+        self, route: Route, dispatch: Callable[[list[Work]], None], stopping: threading.Event, stats: Stats
+    ) -> None:
+        self.route = route
+        self.listener = route.listener
+        self.transport = route.transport
+        self._dispatch = dispatch
+        self._stopping = stopping
+        self._stats = stats
         self.ready = threading.Event()
         #: Set once this consumer's own pending entries (left by an earlier run with the
         #: same name) have all been read; until then the reclaimer claims nothing, as
         #: entries it claimed would join our pending list and be read a second time.
         self.drained = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lightbus-reader-{listener.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"lightbus-reader-{route.name}", daemon=True)
         #: Read loops of the other hash slots (a Redis Cluster only); see _run.
         self._slot_threads: list[threading.Thread] = []
         self._undrained = 1
@@ -64,19 +70,18 @@ class Reader:
     # --- the loop --------------------------------------------------------------------
 
     def _run(self) -> None:
-        runner = self.runner
         listener = self.listener
-        settings = runner.settings_of(listener)
+        settings = self.route.settings
         client = self.transport.reading_client(settings.block_ms)
-        delay = _Backoff(settings.consumption_restart_delay)
-        while not runner.stopping.is_set():
+        delay = Backoff(0.1, settings.consumption_restart_delay)
+        while not self._stopping.is_set():
             try:
                 self._ensure_groups(listener.since or "$")
                 break
             except TRANSIENT_ERRORS + (redis.ResponseError,) as exc:
                 logger.warning("listener %r: cannot create consumer groups yet (%s: %s); retrying",
                                listener.name, type(exc).__name__, exc)
-                runner.stopping.wait(delay.next())
+                self._stopping.wait(delay.next())
         # One read loop per hash slot (a Redis Cluster: see the module doc); on a single
         # Redis, one loop over every stream, in this thread.
         groups = self.transport.slot_groups(list(listener.streams))
@@ -93,16 +98,16 @@ class Reader:
     def _read(self, client: redis.Redis, streams: list[str], loops: int) -> None:
         """Read ``streams`` (one hash slot's, or all on a single Redis) until the runner
         stops; ``loops``: how many read loops share the listener's room."""
-        runner = self.runner
         listener = self.listener
-        settings = runner.settings_of(listener)
-        delay = _Backoff(settings.consumption_restart_delay)
-        lane = runner.lane_of(listener)
+        route = self.route
+        settings = route.settings
+        delay = Backoff(0.1, settings.consumption_restart_delay)
+        lane = route.lane
         drained = False
         # Own pending entries first: read from id 0 upwards until none are left. (Replay
         # streams are read by the reclaimer: rare entries, kept off this hot path.)
         positions = {stream: "0" for stream in streams}
-        while not runner.stopping.is_set():
+        while not self._stopping.is_set():
             # Fetch no more than the workers have room for (COUNT applies per stream).
             # Wait for room for a whole batch (half the lane if smaller): refilling it one
             # entry at a time would cost a wake-up and a round trip per entry.
@@ -114,13 +119,13 @@ class Reader:
             draining = any(p != ">" for p in modes.values())
             try:
                 reply = self.transport.read_group(
-                    client, listener.group, runner.consumer_name, positions,
+                    client, listener.group, route.consumer, positions,
                     count, None if draining else settings.block_ms,
                 )
             except TRANSIENT_ERRORS as exc:  # before ResponseError: some are replies (CLUSTERDOWN...)
                 logger.warning("listener %r: reading failed (%s: %s); reconnecting",
                                listener.name, type(exc).__name__, exc)
-                runner.stopping.wait(delay.next())
+                self._stopping.wait(delay.next())
                 continue
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):
@@ -132,7 +137,7 @@ class Reader:
                     logger.warning("listener %r: reading interrupted (%s); retrying", listener.name, exc)
                 else:
                     logger.error("listener %r: Redis refused XREADGROUP: %s; retrying", listener.name, exc)
-                runner.stopping.wait(delay.next())
+                self._stopping.wait(delay.next())
                 continue
             delay.reset()
             returned = dict(reply)
@@ -159,8 +164,8 @@ class Reader:
                     counts = self._delivery_counts(stream, entries)
                 for entry_id, fields in entries:
                     delivery = counts.get(entry_id, 1) if counts is not None else 1
-                    works.append(Work(listener, stream, entry_id, fields, delivery))
-            runner.dispatch(works)
+                    works.append(Work(route, stream, entry_id, fields, delivery))
+            self._dispatch(works)
 
     def _delivery_counts(self, stream: str, entries: list) -> dict[bytes, int]:
         try:
@@ -170,33 +175,17 @@ class Reader:
         return {entry_id: count for entry_id, (_, count) in rows.items()}
 
     def _ensure_groups(self, start_id: str) -> None:
-        for stream in self.runner.streams_of(self.listener):
+        for stream in self.route.streams:
             start = "0" if is_replay_stream(stream) else start_id  # every replay is for this group
-            if self.transport.ensure_group(stream, self.listener.group, start, self.runner.consumer_name):
+            if self.transport.ensure_group(stream, self.listener.group, start, self.route.consumer):
                 logger.info("created consumer group %r on %s at %s", self.listener.group, stream, start)
 
-    def _heal_groups(self, delay: "_Backoff") -> None:
-        while not self.runner.stopping.is_set():
+    def _heal_groups(self, delay: Backoff) -> None:
+        while not self._stopping.is_set():
             try:
                 self._ensure_groups("0")
-                self.runner.stats.add("groups_recreated")
+                self._stats.add("groups_recreated")
                 return
             except TRANSIENT_ERRORS + (redis.ResponseError,) as exc:
                 logger.warning("listener %r: cannot recreate group (%s); retrying", self.listener.name, exc)
-                self.runner.stopping.wait(delay.next())
-
-
-class _Backoff:
-    """Delays for reconnect attempts: 0.1 s doubling up to ``limit`` (at least 0.1 s)."""
-
-    def __init__(self, limit: float) -> None:
-        self._limit = max(limit, 0.1)
-        self._delay = 0.1
-
-    def next(self) -> float:
-        delay = self._delay
-        self._delay = min(self._delay * 2, self._limit)
-        return delay
-
-    def reset(self) -> None:
-        self._delay = 0.1
+                self._stopping.wait(delay.next())

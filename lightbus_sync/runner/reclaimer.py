@@ -21,17 +21,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Callable
 
 import redis
 
+from ..keys import attempts_key, retry_mark_field
+from ..observers import Observer
 from ..transport import TRANSIENT_ERRORS
-from .replay import is_replay_stream
-from .state import Work
-
-if TYPE_CHECKING:
-    from ..listeners import Listener
-    from .runner import Runner
+from .routes import Route, RouteTable
+from .state import InFlight, Stats, Work
 
 logger = logging.getLogger("lightbus_sync.runner")
 
@@ -39,12 +37,35 @@ _CONSUMER_SWEEP_INTERVAL = 300.0
 
 
 class Reclaimer:
-    def __init__(self, runner: "Runner") -> None:
-        self.runner = runner
+    """The reclaimer thread over ``routes``. ``ready(timeout)`` tells whether the
+    readers have created their groups, ``drained()`` whether they have read this
+    consumer's own pending entries; ``dispatch`` takes what is claimed."""
+
+    def __init__(
+        self,
+        routes: RouteTable,
+        in_flight: InFlight,
+        dispatch: Callable[[list[Work]], None],
+        stopping: threading.Event,
+        stats: Stats,
+        observers: Observer,
+        ready: Callable[[float], bool],
+        drained: Callable[[], bool],
+    ) -> None:
+        self._routes = routes
+        self._in_flight = in_flight
+        self._dispatch = dispatch
+        self._stopping = stopping
+        self._stats = stats
+        self._observers = observers
+        self._ready = ready
+        self._drained = drained
         self._done = threading.Event()
         self._pass_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="lightbus-reclaimer", daemon=True)
         self._last_sweep = 0.0  # sweep on the first pass
+        #: How many idle-consumer sweeps ran.
+        self.sweeps = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -64,25 +85,18 @@ class Reclaimer:
         return self._thread.is_alive()
 
     def interval(self) -> float:
-        return min(self.runner.settings_of(l).effective_reclaim_interval for l in self.runner.listeners)
+        return min(route.settings.effective_reclaim_interval for route in self._routes)
 
     def _sweep_interval(self) -> float:
-        return min([_CONSUMER_SWEEP_INTERVAL] + [self.runner.settings_of(l).consumer_ttl for l in self.runner.listeners])
+        return min([_CONSUMER_SWEEP_INTERVAL] + [route.settings.consumer_ttl for route in self._routes])
 
     def _run(self) -> None:
-        runner = self.runner
         # Groups are created by the readers; scanning before they exist finds nothing.
-        while not self._done.is_set() and not runner.wait_until_ready(0.2):
+        while not self._done.is_set() and not self._ready(0.2):
             pass
         while not self._done.is_set():
             try:
-                self.renew_leases()
-                with self._pass_lock:
-                    if not runner.stopping.is_set() and all(r.drained.is_set() for r in runner.readers):
-                        self.reclaim()
-                        if time.monotonic() - self._last_sweep > self._sweep_interval():
-                            self._last_sweep = 0.0  # sweep on the first pass
-                            self.sweep_consumers()
+                self.run_pass()
             except TRANSIENT_ERRORS as exc:
                 logger.warning("reclaim pass failed (%s: %s); retrying next interval", type(exc).__name__, exc)
             except redis.ResponseError as exc:
@@ -91,95 +105,117 @@ class Reclaimer:
                 logger.exception("reclaim pass failed unexpectedly")
             self._done.wait(self.interval())
 
+    def run_pass(self) -> None:
+        """One pass: renew leases; unless stopping or still draining, reclaim, and sweep
+        idle consumers if the sweep interval has passed since the last sweep."""
+        self.renew_leases()
+        with self._pass_lock:
+            if not self._stopping.is_set() and self._drained():
+                self.reclaim()
+                if time.monotonic() - self._last_sweep > self._sweep_interval():
+                    self._last_sweep = time.monotonic()
+                    self.sweeps += 1
+                    self.sweep_consumers()
+
     def renew_leases(self) -> None:
-        runner = self.runner
-        with runner.in_flight.lease_lock:
-            for stream, group, ids in runner.in_flight.snapshot():
-                listener = runner.listener_by_group(group)
-                if listener is None:
+        in_flight = self._in_flight
+        with in_flight.lease_lock:
+            for stream, group, ids in in_flight.snapshot():
+                route = self._routes.by_group(group)
+                if route is None:
                     continue
-                renewed = set(runner.transport_of(listener).set_idle_if_owner(stream, group, runner.consumer_name, 0, ids))
+                renewed = set(route.transport.set_idle_if_owner(stream, group, route.consumer, 0, ids))
                 # Entries acked since the snapshot are not pending any more: not lost.
-                lost = [i for i in ids if i not in renewed and runner.in_flight.holds(stream, group, i)]
+                lost = [i for i in ids if i not in renewed and in_flight.holds(stream, group, i)]
                 if lost:
-                    runner.stats.add("leases_lost", len(lost))
+                    self._stats.add("leases_lost", len(lost))
                     logger.warning("%d in-flight entries of %s/%s are no longer ours (claimed elsewhere)",
                                    len(lost), stream, group)
 
     def reclaim(self) -> None:
-        runner = self.runner
-        for listener in runner.listeners:
-            settings = runner.settings_of(listener)
-            transport = runner.transport_of(listener)
-            lane = runner.lane_of(listener)
+        for route in self._routes:
+            settings = route.settings
+            transport = route.transport
+            lane = route.lane
             min_idle_ms = int(settings.acknowledgement_timeout * 1000)
-            for stream in runner.streams_of(listener):
+            for stream in route.streams:
                 cursor = "0-0"
-                while not runner.stopping.is_set():
+                while not self._stopping.is_set():
                     room = lane.room()
                     if room <= 0:
                         break  # the workers are full; stale entries wait for the next pass
                     cursor, entries, deleted, nils = transport.autoclaim(
-                        stream, listener.group, runner.consumer_name, min_idle_ms, cursor,
+                        stream, route.group, route.consumer, min_idle_ms, cursor,
                         min(settings.reclaim_batch_size, room),
                     )
                     if deleted:
-                        runner.stats.add("lost", len(deleted))
+                        self._stats.add("lost", len(deleted))
                         logger.warning("%d pending entries of %s/%s were deleted before being handled: %s",
-                                       len(deleted), stream, listener.group, b", ".join(deleted).decode())
+                                       len(deleted), stream, route.group, b", ".join(deleted).decode())
                     if nils:
-                        self._ack_deleted_pending(listener, stream)
+                        self._ack_deleted_pending(route, stream)
                     if entries:
-                        counts = transport.delivery_counts(stream, listener.group, [e[0] for e in entries])
-                        runner.stats.add("reclaimed", len(entries))
-                        runner.dispatch([
-                            Work(listener, stream, entry_id, fields, counts.get(entry_id, (None, 1))[1])
+                        counts = transport.delivery_counts(stream, route.group, [e[0] for e in entries])
+                        works = [
+                            Work(route, stream, entry_id, fields, counts.get(entry_id, (None, 1))[1])
                             for entry_id, fields in entries
-                        ])
+                        ]
+                        self._report_reclaims(route, stream, works)
+                        self._dispatch(works)
                     if cursor == "0-0":
                         break
-            self._read_replays(listener)
+            self._read_replays(route)
 
-    def _read_replays(self, listener: "Listener") -> None:
-        """Take new entries of the listener's replay streams (dead letters replayed for its
+    def _report_reclaims(self, route: Route, stream: str, works: list[Work]) -> None:
+        """Tell observers of the claimed entries that were not scheduled retries (a
+        retry leaves a mark, taken here)."""
+        fields = [retry_mark_field(stream, route.group, w.entry_id) for w in works]
+        try:
+            retries = route.transport.take_marks(attempts_key(stream), fields)
+        except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+            logger.debug("could not read the retry marks of %s (%s)", stream, exc)
+            retries = [False] * len(works)
+        for work, retry in zip(works, retries):
+            if not retry:
+                self._observers.on_reclaimed(work.delivery())
+
+    def _read_replays(self, route: Route) -> None:
+        """Take new entries of the route's replay streams (dead letters replayed for its
         group alone), as much as the workers have room for."""
-        runner = self.runner
-        room = runner.lane_of(listener).room()
-        replays = [s for s in runner.streams_of(listener) if is_replay_stream(s)]
-        if room <= 0 or not replays or runner.stopping.is_set():
+        room = route.lane.room()
+        replays = route.replay_streams
+        if room <= 0 or not replays or self._stopping.is_set():
             return
-        transport = runner.transport_of(listener)
+        transport = route.transport
         reply = transport.read_group(
-            transport.client, listener.group, runner.consumer_name, {s: ">" for s in replays}, room, None
+            transport.client, route.group, route.consumer, {s: ">" for s in replays}, room, None
         )
         for stream, entries in reply:
             if entries:
-                runner.dispatch([Work(listener, stream, entry_id, fields, 1) for entry_id, fields in entries])
+                self._dispatch([Work(route, stream, entry_id, fields, 1) for entry_id, fields in entries])
 
-    def _ack_deleted_pending(self, listener: "Listener", stream: str) -> None:
+    def _ack_deleted_pending(self, route: Route, stream: str) -> None:
         """Redis 6.2: XAUTOCLAIM gave nil for deleted entries and left them pending, now
         ours. Find our pending entries that no longer exist and hand them on as lost."""
-        runner = self.runner
-        transport = runner.transport_of(listener)
+        transport = route.transport
         lost = []
-        for row in transport.pending_of(stream, listener.group, runner.consumer_name, 1000):
+        for row in transport.pending_of(stream, route.group, route.consumer, 1000):
             entry_id = row["message_id"]
-            if runner.in_flight.holds(stream, listener.group, entry_id):
+            if self._in_flight.holds(stream, route.group, entry_id):
                 continue
             if not transport.entry_exists(stream, entry_id):
-                lost.append(Work(listener, stream, entry_id, None, row["times_delivered"]))
-        runner.dispatch(lost)
+                lost.append(Work(route, stream, entry_id, None, row["times_delivered"]))
+        self._dispatch(lost)
 
     def sweep_consumers(self) -> None:
         """Delete consumers of our groups idle past ``consumer_ttl`` with nothing pending."""
-        runner = self.runner
-        for listener in runner.listeners:
-            ttl_ms = runner.settings_of(listener).consumer_ttl * 1000
-            transport = runner.transport_of(listener)
-            for stream in runner.streams_of(listener):
-                for consumer in transport.consumers(stream, listener.group):
+        for route in self._routes:
+            ttl_ms = route.settings.consumer_ttl * 1000
+            transport = route.transport
+            for stream in route.streams:
+                for consumer in transport.consumers(stream, route.group):
                     name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
-                    if name == runner.consumer_name or consumer.get("idle", 0) < ttl_ms:
+                    if name == route.consumer or consumer.get("idle", 0) < ttl_ms:
                         continue
-                    if consumer.get("pending", 0) == 0 and transport.delete_consumer_if_idle(stream, listener.group, name):
-                        logger.info("deleted idle consumer %r of %s/%s", name, stream, listener.group)
+                    if consumer.get("pending", 0) == 0 and transport.delete_consumer_if_idle(stream, route.group, name):
+                        logger.info("deleted idle consumer %r of %s/%s", name, stream, route.group)

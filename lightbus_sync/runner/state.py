@@ -8,43 +8,45 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import attrs
 
-from .replay import is_replay_stream, original_stream
+from ..observers import OUTCOME_OK, DeliveryInfo, Observer
 
 if TYPE_CHECKING:
     from ..listeners import Listener
+    from .routes import Route
 
 
 @attrs.define(slots=True)
 class Work:
-    """One stream entry to handle for one listener. ``fields`` is None or empty when the
-    entry's data was trimmed or deleted while it was pending."""
+    """One stream entry to handle on one route (one listener). ``fields`` is None or
+    empty when the entry's data was trimmed or deleted while it was pending."""
 
-    listener: "Listener"
+    route: "Route"
     stream: str
     entry_id: bytes
     fields: Optional[dict]
     delivery_count: int
 
+    @property
+    def listener(self) -> "Listener":
+        return self.route.listener
 
-def attempts_key(stream: str) -> str:
-    """``{<stream>}:attempts``: a hash counting, per ``<group> <entry id>``, the handler
-    runs started on redeliveries of entries not yet acked (in the stream's cluster slot)."""
-    return "{" + original_stream(stream) + "}:attempts"  # a replay stream: its stream's slot
-
-
-def attempts_field(work: Work) -> str:
-    replayed = "replay " if is_replay_stream(work.stream) else ""  # ids of two streams may be equal
-    return f"{work.listener.group} {replayed}{work.entry_id.decode()}"
+    def delivery(self, api_name: str = "", event_name: str = "", event_id: str = "") -> DeliveryInfo:
+        """What observers are told about this entry."""
+        listener = self.route.listener
+        return DeliveryInfo(
+            listener.name, listener.group, self.stream, self.entry_id.decode(), self.delivery_count,
+            api_name, event_name, event_id,
+        )
 
 
 class InFlight:
     """Entries this runner holds (queued or being handled) and has not yet acked or
-    released, per (stream, group). Their leases are renewed until they leave."""
+    let go, per (stream, group). Their leases are renewed until they leave."""
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], set[bytes]] = {}
         self._lock = threading.Lock()
-        #: Held while leases are renewed, and while an entry is let go with a chosen idle
+        #: Held while leases are renewed, and while entries are let go with a chosen idle
         #: time, so a renewal cannot reset the idle time of an entry just let go.
         self.lease_lock = threading.Lock()
 
@@ -77,8 +79,11 @@ class InFlight:
             return sum(len(ids) for ids in self._entries.values())
 
 
-class Stats:
-    """Thread-safe counters of what the runner did (processed, failed, retried...)."""
+class Stats(Observer):
+    """Thread-safe counters of what the runner did. As an observer it counts
+    ``processed``/``failed`` handler calls, ``retried``, ``dead_lettered`` and
+    ``reclaimed`` entries; the runner's parts add the others (``acked``, ``lost``,
+    ``skipped``, ``given_back``, ``leases_lost``, ``groups_recreated``)."""
 
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
@@ -95,3 +100,16 @@ class Stats:
     def as_dict(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
+
+    def on_handled(self, delivery: DeliveryInfo, outcome: str, duration: float) -> None:
+        with self._lock:
+            self._counts["processed" if outcome == OUTCOME_OK else "failed"] += 1
+
+    def on_retried(self, delivery: DeliveryInfo, delay: float) -> None:
+        self.add("retried")
+
+    def on_dead_lettered(self, delivery: DeliveryInfo, reason: str) -> None:
+        self.add("dead_lettered")
+
+    def on_reclaimed(self, delivery: DeliveryInfo) -> None:
+        self.add("reclaimed")

@@ -28,7 +28,8 @@ from .generate import api_schema, encode_schema
 from .quick_check import quick_check
 
 if TYPE_CHECKING:
-    from ..bus import Bus
+    from ..api import ApiDefinition
+    from ..transport import RedisTransport
 
 logger = logging.getLogger("lightbus_sync.schema")
 
@@ -51,8 +52,23 @@ def _with_quick_check(schema: dict, full: Validator) -> Validator:
 
 
 class SchemaRegistry:
-    def __init__(self, bus: "Bus") -> None:
-        self._bus = bus
+    """The schemas of one bus. ``transport()`` gives the transport of the schema Redis
+    (asked each time: the bus may swap its transports); ``ttl`` is ``bus.schema.ttl``;
+    ``local_definition(api)`` the definition of an API this process defines, else None;
+    ``strict_validation(api)`` that API's setting."""
+
+    def __init__(
+        self,
+        *,
+        transport: Callable[[], "RedisTransport"],
+        ttl: int,
+        local_definition: Callable[[str], Optional["ApiDefinition"]],
+        strict_validation: Callable[[str], bool],
+    ) -> None:
+        self._transport = transport
+        self._ttl = ttl
+        self._local_definition = local_definition
+        self._strict_validation = strict_validation
         self._lock = threading.RLock()
         self._published: set[str] = set()
         self._remote: dict[str, dict] = {}
@@ -68,10 +84,10 @@ class SchemaRegistry:
 
     @property
     def ttl(self) -> int:
-        return self._bus.config.bus.schema.ttl
+        return self._ttl
 
     def local_document(self, api_name: str) -> Optional[dict]:
-        definition = self._bus.local_definition(api_name)
+        definition = self._local_definition(api_name)
         return None if definition is None else api_schema(definition)
 
     def remote_document(self, api_name: str, *, load: bool = True) -> Optional[dict]:
@@ -90,9 +106,6 @@ class SchemaRegistry:
         return sorted(set(self._remote) | set(self._file_schemas))
 
     # --- Redis -----------------------------------------------------------------------
-
-    def _transport(self):
-        return self._bus.transport_for_url(self._bus.config.bus.schema.transport.redis.url)
 
     def publish(self, api_names: Iterable[str]) -> None:
         """Store the local schemas of ``api_names`` now and keep them refreshed."""
@@ -131,7 +144,7 @@ class SchemaRegistry:
         with self._lock:
             self._loaded_once = True
             for name, text in documents.items():
-                if self._bus.local_definition(name) is not None:
+                if self._local_definition(name) is not None:
                     continue
                 try:
                     document = json.loads(text)
@@ -144,7 +157,7 @@ class SchemaRegistry:
                 self._remote_seen_at[name] = now
             for name in list(self._remote):
                 if name not in documents:
-                    if self._bus.config.api(name).strict_validation:
+                    if self._strict_validation(name):
                         logger.error("schema of remote API %r is gone from the bus; dropped (strict_validation)", name)
                         del self._remote[name]
                         self._forget_validators(name)

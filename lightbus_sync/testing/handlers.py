@@ -9,8 +9,8 @@
         assert outbox == ["adam@example.com"]
 
 ``deliver`` builds the entry exactly as ``fire()`` would (the same checks, encoding and
-outgoing validation: ``EventClient._encode``), decodes it exactly as the runner does
-(``wire.decode_entry``, incoming schema validation, ``EventBinding.structure`` with the
+outgoing validation: ``EventClient.encode``), decodes it exactly as the runner does
+(``lightbus_sync.incoming.IncomingDecoder``: decoding, incoming schema validation, the
 listener's casts), then calls the handler of every listener registered for that event,
 in registration order, in the current thread. Whatever a handler raises propagates, as
 does ``InvalidIncomingEvent`` for an event the runner would dead-letter.
@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import attrs
 
+from ..incoming import IncomingDecoder
 from ..message import EventMessage
-from ..runner.runner import Runner
-from ..wire import decode_entry
 
 if TYPE_CHECKING:
     from ..bus import Bus, EventClient
@@ -44,17 +43,6 @@ class Delivery:
     listener: str
     message: EventMessage
     result: Any
-
-
-class _RunnerView:
-    """The part of a runner that decoding uses (its bus), so ``deliver`` runs the
-    runner's own ``validate_incoming`` and ``cast_values_for``."""
-
-    def __init__(self, bus: "Bus") -> None:
-        self.bus = bus
-
-    validate_incoming = Runner.validate_incoming
-    cast_values_for = Runner.cast_values_for
 
 
 def deliver(
@@ -75,11 +63,10 @@ def deliver(
     from ..event_lookup import event_client
 
     client = event_client(bus, event)
-    event_id, _, fields = client._encode((), dict(parameters))
-    raw = decode_entry({k.encode(): v.encode() for k, v in fields.items()})
-    view = _RunnerView(bus)
-    view.validate_incoming(raw)
-    cast_values = view.cast_values_for(raw.api_name)
+    fields = client.encode(**parameters).fields
+    decoder = IncomingDecoder(bus.config.api, bus.schemas.validator)
+    raw = decoder.decode({k.encode(): v.encode() for k, v in fields.items()})
+    decoder.validate(raw)
     chosen = [
         listener for listener in bus.listeners
         if listener.binding_for(raw.api_name, raw.event_name) is not None
@@ -95,7 +82,7 @@ def deliver(
     deliveries = []
     for listener in chosen:
         binding = listener.binding_for(raw.api_name, raw.event_name)
-        kwargs = binding.structure(raw, cast_values)
+        kwargs = decoder.structure(raw, binding)
         message = EventMessage(raw.id, raw.api_name, raw.event_name, raw.version, kwargs, client.stream, stream_id, 1)
         deliveries.append(Delivery(listener.name, message, listener.call(message)))
     return deliveries

@@ -33,17 +33,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Un
 
 import attrs
 
+from ..incoming import IncomingDecoder
 from ..listeners import EventBinding, bind_handler
 from ..message import EventMessage
-from ..schema import SchemaRegistry
-from ..wire import decode_entry, encode_event, to_plain
+from ..wire import encode_event, to_plain
 
 if TYPE_CHECKING:
-    from ..bus import Bus, EventClient
+    from ..bus import Bus, EventClient, TransportState
 
 __all__ = ["BusRecorder", "RecordedEvent", "RecordingTransport", "record_events"]
 
-_MISSING = object()
 _install_lock = threading.Lock()
 
 
@@ -136,10 +135,9 @@ class BusRecorder:
         self._records: list[RecordedEvent] = []
         self._bindings: dict[tuple[str, str, int], EventBinding] = {}
         self._active = False
-        self._saved_method: Any = _MISSING
-        self._saved_registry: Optional[SchemaRegistry] = None
-        self._own_registry: Optional[SchemaRegistry] = None
-        self._saved_flags: dict[int, tuple[Any, bool]] = {}
+        self._saved: Optional["TransportState"] = None
+        # Decoding as a listener gets it (no incoming validation: the fire checked).
+        self._decoder = IncomingDecoder(bus.config.api, lambda api, event: None)
 
     def __repr__(self) -> str:
         state = "recording" if self._active else "stopped"
@@ -158,34 +156,19 @@ class BusRecorder:
                 document = saved.remote_document(name, load=False)
                 if document is not None:
                     self.schemas.setdefault(name, json.dumps(document, sort_keys=True))
-            self._saved_method = bus.__dict__.get("transport_for_url", _MISSING)
-            self._saved_registry = saved
-            self._saved_flags = {id(c): (c, getattr(c, "_published", False)) for c in _event_clients(bus)}
-            bus.transport_for_url = self._transport_for_url  # type: ignore[method-assign]
-            self._own_registry = SchemaRegistry(bus)
-            bus.schemas = self._own_registry
+            # Every transport (and the schema registry, so first fires "publish" here)
+            # is made anew through the recorder until stop().
+            self._saved = bus.swap_transports(self._make_transport)
             self._active = True
         return self
 
     def stop(self) -> None:
         """Give the bus its transports and schema registry back. Idempotent."""
         with _install_lock:
-            if not self._active:
+            if not self._active or self._saved is None:
                 return
-            bus = self.bus
-            if self._saved_method is _MISSING:
-                bus.__dict__.pop("transport_for_url", None)
-            else:
-                bus.transport_for_url = self._saved_method  # type: ignore[method-assign]
-            if self._own_registry is not None:
-                self._own_registry.stop()
-            bus.schemas = self._saved_registry  # type: ignore[assignment]
-            # A first fire while recording "published" the schema into the recorder:
-            # let the next real fire publish it to Redis as usual.
-            for client in list(_event_clients(bus)) + [c for c, _ in self._saved_flags.values()]:
-                if hasattr(client, "_published"):
-                    client._published = self._saved_flags.get(id(client), (client, False))[1]
-            self._saved_flags = {}
+            self.bus.restore_transports(self._saved)
+            self._saved = None
             self._active = False
 
     @property
@@ -198,7 +181,7 @@ class BusRecorder:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def _transport_for_url(self, url: str, socket_timeout: Optional[float] = None) -> RecordingTransport:
+    def _make_transport(self, url: str, socket_timeout: Optional[float] = None) -> RecordingTransport:
         return self.transport
 
     # --- recording -------------------------------------------------------------------
@@ -216,9 +199,9 @@ class BusRecorder:
         records = []
         for stream, fields, stream_id in entries:
             fields = dict(fields)
-            raw = decode_entry({k.encode(): v.encode() for k, v in fields.items()})
+            raw = self._decoder.decode({k.encode(): v.encode() for k, v in fields.items()})
             binding = self._binding(raw.api_name, raw.event_name, raw.version)
-            kwargs = binding.structure(raw, self.bus.config.api(raw.api_name).cast_values)
+            kwargs = self._decoder.structure(raw, binding)
             message = EventMessage(raw.id, raw.api_name, raw.event_name, raw.version, kwargs, stream, stream_id)
             records.append(RecordedEvent(message, stream, fields, raw.parameters))
         with self._lock:
@@ -331,11 +314,6 @@ class BusRecorder:
         if matching:
             wanted = f" with {expected!r}" if expected else ""
             raise AssertionError(f"expected {name} not to be fired{wanted}; {self._describe(name, matching)}")
-
-
-def _event_clients(bus: "Bus") -> Iterable[Any]:
-    for api_client in list(getattr(bus, "_api_clients", {}).values()):
-        yield from list(getattr(api_client, "_events", {}).values())
 
 
 def record_events(bus: "Bus") -> BusRecorder:
