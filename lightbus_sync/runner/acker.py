@@ -118,7 +118,6 @@ class Acker:
         except redis.ResponseError as exc:
             # NOGROUP after Redis lost its data: nothing left to ack.
             logger.error("Redis refused XACK for %d entries: %s; dropped", len(batch), exc)
-        for work in batch:
-            self._in_flight.discard(work.stream, work.route.group, work.entry_id)
+        self._in_flight.discard_many(batch)
         self._stats.add("acked", len(batch))
         return True
