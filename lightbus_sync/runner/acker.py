@@ -84,15 +84,20 @@ class Acker:
                     batch.append(item)  # type: ignore[arg-type]
             self._unacked = len(batch)
             if batch:
+                # Past the stop's deadline nothing more is sent: stop() has reported these
+                # entries as left pending, and a late XACK would make that untrue.
+                if stopping and self._deadline is not None and time.monotonic() >= self._deadline:
+                    logger.error("stopping with %d entries not acked; they stay pending for reclaim", len(batch))
+                    return
                 if self._send(batch):
                     batch = []
                     self._unacked = 0
                     delay.reset()
                 else:
-                    if stopping and self._deadline is not None and time.monotonic() >= self._deadline:
-                        logger.error("stopping with %d entries not acked; they stay pending for reclaim", len(batch))
-                        return
-                    time.sleep(delay.next())
+                    pause = delay.next()
+                    if stopping and self._deadline is not None:
+                        pause = min(pause, max(self._deadline - time.monotonic(), 0))
+                    time.sleep(pause)
                     continue
             if stopping and self._queue.empty():
                 return
