@@ -50,9 +50,11 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from . import systemd
+from .backoff import Backoff
+from .cli_common import EXIT_CONFIG, EXIT_IMPORT
 from .config import default_process_name, load_config
 
-__all__ = ["Supervisor", "Backoff", "is_child", "processes_wanted", "run_supervisor"]
+__all__ = ["Supervisor", "is_child", "processes_wanted", "run_supervisor"]
 
 logger = logging.getLogger("lightbus_sync.supervisor")
 
@@ -65,8 +67,11 @@ ENV_PARENT_PID = "LIGHTBUS_SYNC_PARENT_PID"
 #: prometheus_client's own variable: where children write metrics in multiprocess mode.
 ENV_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
-#: Child exit codes that a restart cannot fix (cli.EXIT_CONFIG, cli.EXIT_IMPORT).
-PERMANENT_EXITS = (2, 3)
+#: Child exit codes that a restart cannot fix.
+PERMANENT_EXITS = (EXIT_CONFIG, EXIT_IMPORT)
+#: Pauses before restarting a slot: 0.5 s doubling up to 30 s; back to 0.5 s after a
+#: child that stayed up a minute.
+RESTART_FIRST, RESTART_LONGEST, RESTART_RESET_AFTER = 0.5, 30.0, 60.0
 #: Extra time, beyond the shutdown timeout, given to children to exit on stop.
 STOP_GRACE = 5.0
 #: How often children report their status to the parent (seconds).
@@ -101,20 +106,8 @@ def counts_of(status: str) -> dict[str, int]:
     return {key: int(value) for key, value in _COUNTS.findall(status)}
 
 
-class Backoff:
-    """Delays between restarts of one slot: ``first`` doubling up to ``longest``; back
-    to ``first`` after a child that stayed up ``reset_after`` seconds."""
-
-    def __init__(self, first: float = 0.5, longest: float = 30.0, reset_after: float = 60.0) -> None:
-        self.first, self.longest, self.reset_after = first, longest, reset_after
-        self._next = first
-
-    def next_delay(self, uptime: float) -> float:
-        if uptime >= self.reset_after:
-            self._next = self.first
-        delay = self._next
-        self._next = min(self._next * 2, self.longest)
-        return delay
+def _restart_backoff() -> Backoff:
+    return Backoff(RESTART_FIRST, RESTART_LONGEST)
 
 
 @dataclass
@@ -125,7 +118,7 @@ class Slot:
     name: str
     socket_path: str
     sock: socket.socket
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = field(default_factory=_restart_backoff)
     process: Optional[subprocess.Popen] = None
     started_at: float = 0.0
     ready: bool = False
@@ -299,7 +292,9 @@ class Supervisor:
             self._signal_all(signal.SIGTERM)
             self._wait_all(time.monotonic() + self.shutdown_timeout + STOP_GRACE)
             return code
-        delay = slot.backoff.next_delay(uptime)
+        if uptime >= RESTART_RESET_AFTER:  # it ran well: not a crash loop
+            slot.backoff.reset()
+        delay = slot.backoff.next()
         slot.restart_at = now + delay
         logger.error("slot %d: process %d exited with %s after %.1fs; restarting it in %.1fs", slot.index,
                      process.pid, _describe_exit(code), uptime, delay)
