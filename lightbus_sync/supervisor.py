@@ -28,8 +28,8 @@ The parent:
   prometheus_client's multiprocess mode: the children write them to a private
   directory that the parent reads at each scrape.
 
-Children run in their own session (a Ctrl-C in a terminal reaches the parent only,
-which passes it on) and get SIGTERM if the parent dies (Linux).
+Children run in their own process group (a Ctrl-C in a terminal reaches the parent
+only, which passes it on) and get SIGTERM if the parent dies (Linux).
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class Supervisor:
 
     def _start(self, slot: Slot) -> None:
         slot.process = subprocess.Popen(self.child_command, env=self._child_env(slot), stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        **_OWN_PROCESS_GROUP)
         slot.started_at = time.monotonic()
         slot.last_ping = slot.started_at
         slot.ready = False
@@ -438,6 +438,14 @@ class Supervisor:
             slot.sock.close()
         self._selector.close()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+#: Children in a process group of their own (a terminal's Ctrl-C reaches the parent
+#: only, which passes it on), but in the parent's session: same terminal, same
+#: scheduler group (Linux autogroups are per session).
+_OWN_PROCESS_GROUP: dict[str, Any] = (
+    {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+)
 
 
 def _describe_exit(code: int) -> str:
