@@ -25,6 +25,8 @@ setup(
         "yaml": ["PyYAML>=6.0"],
         "flask": ["Flask>=2.2"],
         "metrics": ["prometheus-client>=0.17"],
+        "dashboard": ["waitress>=2.1"],
+        "otel": ["opentelemetry-api>=1.20"],
     },
     entry_points={
         "console_scripts": ["lightbus-sync = lightbus_sync.cli:main"],

@@ -29,8 +29,8 @@ AUTH_STREAM = stream_key(AUTH_API, AUTH_EVENT, "per_api")
 TIMING_API = "bench_timing"
 TIMING_STREAM = stream_key(TIMING_API, "timed", "per_api")
 
-#: The library's default ``max_stream_length``; bare XADDs trim the same way.
-MAXLEN = 100_000
+#: The library's default ``max_stream_length`` (no cap); bare XADDs do the same.
+MAXLEN = None
 
 _unique = itertools.count()
 

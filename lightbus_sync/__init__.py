@@ -17,6 +17,7 @@ from .api import NO_DEFAULT, Api, Event, Parameter
 from .bus import ApiClient, Bus, EventClient, create
 from .config import RootConfig, load_config
 from .errors import (
+    AccessRefused,
     BusUnavailable,
     ConfigurationError,
     DeadLetter,
@@ -31,7 +32,9 @@ from .errors import (
     MalformedEntry,
     MissingParameter,
     PositionalArgumentsNotAllowed,
+    RedisOutOfMemory,
     SchemaMismatch,
+    ScriptRefused,
     TransportError,
     UnexpectedParameter,
     UnknownApi,
@@ -45,6 +48,7 @@ from .runner import Runner
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessRefused",
     "Api",
     "ApiClient",
     "Bus",
@@ -69,9 +73,11 @@ __all__ = [
     "Observer",
     "Parameter",
     "PositionalArgumentsNotAllowed",
+    "RedisOutOfMemory",
     "RootConfig",
     "Runner",
     "SchemaMismatch",
+    "ScriptRefused",
     "TransportError",
     "UnexpectedParameter",
     "UnknownApi",

@@ -32,7 +32,7 @@ from .errors import (
 from .listeners import ListenerRegistry
 from .message import EventMessage
 from .names import check_api_name
-from .observers import Observer, Observers
+from .observers import FireInfo, Observer, Observers
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
@@ -424,12 +424,23 @@ class EventClient:
 
         Blocks until Redis has the entry. Raises an ``InvalidFireCall`` subclass (nothing
         written) for a bad call, ``BusUnavailable`` if Redis stays unreachable for
-        ``event_fire_timeout`` seconds. The first fire of an API publishes its schema.
+        ``event_fire_timeout`` seconds, ``RedisOutOfMemory`` (at once, nothing written) if
+        Redis is over its ``maxmemory`` and refuses writes (``OOM``), ``TransportError`` if
+        Redis refuses the write for another reason (an ACL denial...). The first fire of
+        an API publishes its schema.
         """
         definition = self.definition
         event_id, values, fields = self._encode(args, kwargs)
         transport = self.bus.transport_for(definition.api_name)
-        stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+        observers = self.bus.observers
+        if observers.fire_wrapped:
+            with observers.firing(FireInfo(self.stream, definition.api_name, definition.name, (event_id,),
+                                           "fire")) as added:
+                if added:
+                    fields.update(added)
+                stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
+        else:
+            stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout)
         self._publish_schema_once()
         message = EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
@@ -446,7 +457,8 @@ class EventClient:
         """Fire many events of this kind in one pipelined round trip.
 
         Every call is checked first; if any is bad, nothing is written. The writes are
-        not atomic: on ``BusUnavailable`` some may have landed (retries keep event ids).
+        not atomic: on ``BusUnavailable`` or ``RedisOutOfMemory`` some may have landed
+        (retries keep event ids). Raises as ``fire()`` does.
         """
         definition = self.definition
         prepared = []
@@ -464,9 +476,18 @@ class EventClient:
         if not prepared:
             return []
         transport = self.bus.transport_for(definition.api_name)
-        stream_ids = transport.add_events(
-            [(self.stream, fields) for _, _, fields in prepared], self._max_length, self._fire_timeout
-        )
+        entries = [(self.stream, fields) for _, _, fields in prepared]
+        observers = self.bus.observers
+        if observers.fire_wrapped:
+            fire = FireInfo(self.stream, definition.api_name, definition.name,
+                            tuple(event_id for event_id, _, _ in prepared), "fire_many")
+            with observers.firing(fire) as added:
+                if added:
+                    for _, fields in entries:
+                        fields.update(added)
+                stream_ids = transport.add_events(entries, self._max_length, self._fire_timeout)
+        else:
+            stream_ids = transport.add_events(entries, self._max_length, self._fire_timeout)
         self._publish_schema_once()
         messages = [
             EventMessage(event_id, definition.api_name, definition.name, definition.version, values, self.stream, sid)

@@ -20,7 +20,7 @@ import traceback
 from typing import Optional, Sequence
 
 from . import config as config_module
-from .errors import LightbusError
+from .errors import AccessRefused, LightbusError
 
 from .cli_common import (  # noqa: F401 (BusModuleImportFailed, load_command_bus: the CLI's API)
     EXIT_CONFIG,
@@ -113,7 +113,11 @@ def command_run(args: argparse.Namespace) -> int:
             systemd.notify("WATCHDOG=1")
             last_ping = now
 
-    runner.start()
+    try:
+        runner.start()
+    except AccessRefused as exc:
+        print(f"lightbus-sync: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     if args.metrics_port is not None:
         try:
             metrics.serve(args.metrics_port, args.metrics_host)
@@ -143,7 +147,7 @@ def command_run(args: argparse.Namespace) -> int:
     if runner.failure is not None:
         runner.wait(runner.shutdown_timeout + 5)
         logger.critical("runner stopped: %s", runner.failure)
-        return EXIT_FAILED
+        return EXIT_CONFIG if runner.failure_is_access else EXIT_FAILED
     logger.info("stopping: letting in-flight handlers finish (up to %.0fs)", runner.shutdown_timeout)
     systemd.notify(
         f"STOPPING=1\nSTATUS=draining\nEXTEND_TIMEOUT_USEC={int((runner.shutdown_timeout + 5) * 1_000_000)}"
@@ -246,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_ops import add_ops_commands
 
     add_ops_commands(sub)  # status, inspect, dead-letters
+    from .cli_dashboard import add_dashboard_command
+
+    add_dashboard_command(sub)
     return parser
 
 

@@ -1,9 +1,10 @@
 """``lightbus-sync status | inspect | dead-letters``: the operations subcommands.
 
-Exit codes: 0 done (``status --check``: every threshold met); 1 ``status --check``
-found a threshold exceeded, or ``dead-letters replay/purge`` could not act on some of
-the ids given; 2 bad arguments or configuration, or Redis unreachable or refusing a
-command; 3 the bus module failed to import (traceback printed).
+Exit codes: 0 done (``status --check``: no group lost entries, every threshold met); 1
+``status --check`` found a loss or a threshold exceeded, or ``dead-letters
+replay/purge`` could not act on some of the ids given; 2 bad arguments or
+configuration, or Redis unreachable or refusing a command; 3 the bus module failed to
+import (traceback printed).
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ def add_ops_commands(sub: Any) -> None:
         "status", help="streams, consumer groups, consumers, lag, pending and dead letters",
         description="Show each stream of the bus's APIs (the bus module's local APIs and listeners, "
                     "and --api ones) with its consumer groups and consumers. --check turns it into a "
-                    "monitoring probe: exit 1 when a threshold is exceeded, 0 otherwise.",
+                    "monitoring probe: exit 1 when a group lost entries or a threshold is exceeded, "
+                    "0 otherwise.",
     )
     _common(status)
     status.add_argument("--api", action="append", default=[], metavar="NAME",
                         help="also show this API's stream(s) (repeatable; API or API.EVENT)")
+    status.add_argument("--all-streams", action="store_true",
+                        help="also show every event stream found on the Redis server(s) (SCAN)")
     status.add_argument("--json", action="store_true", help="JSON for scripts")
     status.add_argument("--check", action="store_true",
-                        help="exit 1 if a threshold below is exceeded (printing which), else 0")
+                        help="exit 1 if a group lost entries (removed before it read them) or a threshold "
+                             "below is exceeded (printing which), else 0")
     status.add_argument("--max-lag", type=int, metavar="N",
                         help="with --check: most entries a group may have left to read")
     status.add_argument("--max-pending-age", type=float, metavar="SECONDS",
@@ -157,16 +162,13 @@ def command_status(args: argparse.Namespace) -> int:
     thresholds = {"max_lag": args.max_lag, "max_pending_age": args.max_pending_age,
                   "max_dead_letters": args.max_dead_letters}
     given = {k: v for k, v in thresholds.items() if v is not None}
-    if args.check and not given:
-        print("lightbus-sync: --check needs --max-lag, --max-pending-age and/or --max-dead-letters", file=sys.stderr)
-        return EXIT_CONFIG
     if given and not args.check:
         print(f"lightbus-sync: --{'/--'.join(k.replace('_', '-') for k in given)} only apply with --check",
               file=sys.stderr)
         return EXIT_CONFIG
 
     def body(bus: Any, from_module: bool) -> int:
-        status = collect_status(bus, args.api, include_local=from_module)
+        status = collect_status(bus, args.api, include_local=from_module, discover=args.all_streams)
         problems = check_status(status, **thresholds) if args.check else []
         if args.json:
             data = status.as_dict()

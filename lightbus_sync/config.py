@@ -35,8 +35,9 @@ import cattrs
 
 from .errors import ConfigurationError
 from .names import check_api_name
-from .redis_url import check_url
+from .redis_url import check_url, redact
 from .keys import STREAM_PER_API, STREAM_PER_EVENT
+from .trimming import DEFAULT_GROUP_TTL, DEFAULT_TRIM_INTERVAL
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENV_REDIS_URL = "LIGHTBUS_REDIS_URL"
@@ -84,6 +85,18 @@ def _redis_url(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise _FieldError(attribute.name, str(exc)) from None
 
 
+def _redacted_repr(url: Any) -> str:
+    """A URL field's repr, its password replaced by ``***`` (reprs end up in logs)."""
+    return repr(redact(url)) if isinstance(url, str) else repr(url)
+
+
+def _redacted_params_repr(params: Any) -> str:
+    """``connection_parameters``' repr, any ``password`` value replaced by ``***``."""
+    if not isinstance(params, Mapping):
+        return repr(params)
+    return repr({k: "***" if "password" in str(k).lower() else v for k, v in params.items()})
+
+
 def _default_if_none(default: Any):
     """attrs converter: Lightbus writes ``null`` for "the default" in many places."""
 
@@ -107,7 +120,8 @@ BLOB_DESERIALIZER = "lightbus.serializers.BlobMessageDeserializer"
 @attrs.frozen
 class RedisEventTransportConfig:
     """``apis.<name>.event_transport.redis``: every key Lightbus 1.1.2 accepts, plus
-    lightbus_sync's own (``socket_timeout``, ``block_ms``, ``max_entry_size``).
+    lightbus_sync's own (``socket_timeout``, ``block_ms``, ``max_entry_size``, ``group_ttl``,
+    ``trim_interval``).
 
     Accepted but unused (Lightbus's): ``connection_parameters`` (aioredis pool options),
     ``service_name`` / ``consumer_name`` (set the top-level ``service_name`` /
@@ -115,17 +129,20 @@ class RedisEventTransportConfig:
     Lightbus's by-field ones: that is the only wire format lightbus_sync speaks.
     """
 
-    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url)
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url, repr=_redacted_repr)
     service_name: Optional[str] = None
     consumer_name: Optional[str] = None
-    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
+    connection_parameters: dict[str, Any] = attrs.field(factory=lambda: {"maxsize": 100}, repr=_redacted_params_repr)
     batch_size: int = attrs.field(default=100, validator=_positive)
     reclaim_batch_size: Optional[int] = attrs.field(
         default=100, converter=_default_if_none(100), validator=_positive
     )
     acknowledgement_timeout: float = attrs.field(default=60.0, validator=_positive)
     reclaim_interval: Optional[float] = attrs.field(default=None, validator=_positive)
-    max_stream_length: Optional[int] = attrs.field(default=100_000, validator=_non_negative)
+    #: An explicit hard cap (``XADD ... MAXLEN ~ n``): None or 0 (the default) for none.
+    #: Lightbus's default is 100000; lightbus_sync's is no cap, since a cap removes entries
+    #: whether or not every consumer group has read them (see docs/concepts.md, "Trimming").
+    max_stream_length: Optional[int] = attrs.field(default=None, validator=_non_negative)
     stream_use: str = attrs.field(default=STREAM_PER_API, validator=_one_of(STREAM_PER_API, STREAM_PER_EVENT))
     consumption_restart_delay: float = attrs.field(default=5.0, validator=_non_negative)
     #: seconds; 0 (as in Lightbus) disables the clean-up of idle consumers (stored as inf)
@@ -136,6 +153,11 @@ class RedisEventTransportConfig:
     block_ms: int = attrs.field(default=1000, validator=_positive)
     #: bytes; a larger event is refused by fire() and dead-lettered by listeners; 0: no limit
     max_entry_size: int = attrs.field(default=1_048_576, validator=_non_negative)
+    #: seconds without an active consumer after which a consumer group stops holding back
+    #: the trimming of its stream (a WARNING names it)
+    group_ttl: float = attrs.field(default=DEFAULT_GROUP_TTL, validator=_positive)
+    #: seconds between two trims of one stream by a runner
+    trim_interval: float = attrs.field(default=DEFAULT_TRIM_INTERVAL, validator=_positive)
 
     @property
     def effective_reclaim_interval(self) -> float:
@@ -174,8 +196,8 @@ class EventTransportSelector:
 class RedisRpcTransportConfig:
     """``apis.<name>.rpc_transport.redis`` (Lightbus's RPCs: accepted, unused)."""
 
-    url: str = DEFAULT_REDIS_URL
-    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, repr=_redacted_repr)
+    connection_parameters: dict[str, Any] = attrs.field(factory=lambda: {"maxsize": 100}, repr=_redacted_params_repr)
     batch_size: int = 10
     serializer: str = BLOB_SERIALIZER
     deserializer: str = BLOB_DESERIALIZER
@@ -194,8 +216,8 @@ class RpcTransportSelector:
 class RedisResultTransportConfig:
     """``apis.<name>.result_transport.redis`` (Lightbus's RPC results: accepted, unused)."""
 
-    url: str = DEFAULT_REDIS_URL
-    connection_parameters: dict[str, Any] = attrs.Factory(lambda: {"maxsize": 100})
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, repr=_redacted_repr)
+    connection_parameters: dict[str, Any] = attrs.field(factory=lambda: {"maxsize": 100}, repr=_redacted_params_repr)
     serializer: str = BLOB_SERIALIZER
     deserializer: str = BLOB_DESERIALIZER
     result_ttl: int = 60
@@ -238,8 +260,8 @@ class ApiConfig:
 
 @attrs.frozen
 class RedisSchemaTransportConfig:
-    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url)
-    connection_parameters: dict[str, Any] = attrs.Factory(dict)
+    url: str = attrs.field(default=DEFAULT_REDIS_URL, validator=_redis_url, repr=_redacted_repr)
+    connection_parameters: dict[str, Any] = attrs.field(factory=dict, repr=_redacted_params_repr)
 
 
 @attrs.frozen

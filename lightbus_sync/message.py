@@ -24,6 +24,8 @@ class EventMessage:
     stream: Optional[str] = None
     stream_id: Optional[str] = None
     delivery_count: int = 0
+    #: The W3C trace context (``traceparent``, ``tracestate``) the entry carried, if any.
+    trace_context: Optional[Mapping[str, str]] = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def canonical_name(self) -> str:

@@ -26,6 +26,10 @@ Metrics (every name starts ``lightbus_sync_``):
 ``events_reclaimed_total``                 counter    stale entries claimed from a consumer that
                                                       stopped handling them (crash recovery;
                                                       retries are not counted; label: listener)
+``events_lost_total``                      counter    entries lost to a listener's group: removed
+                                                      from the stream before the group read them
+                                                      (a lower bound on Redis 6.2), or while
+                                                      pending (labels: listener, stream)
 ``handler_duration_seconds``               histogram  handler run time (label: listener)
 ``events_in_flight``                       gauge      entries this runner holds: queued or being
                                                       handled, not yet acked (label: listener)
@@ -222,6 +226,10 @@ class BusMetrics(Observer):
                 f"{PREFIX}_events_reclaimed",
                 "Stale entries claimed from a consumer that stopped handling them (not retries)", ["listener"],
                 registry=self.registry)
+            self.lost = prometheus_client.Counter(
+                f"{PREFIX}_events_lost",
+                "Entries removed from a stream before the listener's group read them, or while pending",
+                ["listener", "stream"], registry=self.registry)
             self.duration = prometheus_client.Histogram(
                 f"{PREFIX}_handler_duration_seconds", "Handler run time", ["listener"],
                 buckets=DURATION_BUCKETS, registry=self.registry)
@@ -250,6 +258,8 @@ class BusMetrics(Observer):
             self.duration.labels(route.name)
             for counter in (self.retried, self.dead_lettered, self.reclaimed):
                 counter.labels(route.name)
+            for stream in route.event_streams:
+                self.lost.labels(route.name, stream)
         runner.add_observer(self)
         self._collector.runners.append(runner)
         return self
@@ -266,6 +276,9 @@ class BusMetrics(Observer):
 
     def on_reclaimed(self, delivery: DeliveryInfo) -> None:
         self.reclaimed.labels(delivery.listener).inc()
+
+    def on_lost(self, listener: str, stream: str, count: int) -> None:
+        self.lost.labels(listener, stream).inc(count)
 
     def refresh(self) -> None:
         """Publish the gauges read at scrape time (multiprocess mode; else a no-op)."""

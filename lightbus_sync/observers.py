@@ -4,14 +4,18 @@ Subclass ``Observer`` and override what you need; every method is a no-op by def
 Register it with ``bus.add_observer(observer)`` (sees the bus's fires and what every
 runner of the bus does) or ``runner.add_observer(observer)`` (that runner only).
 
-Calls come from the thread doing the work: ``on_fired`` from the firing thread,
+Calls come from the thread doing the work: ``firing``/``on_fired`` from the firing thread,
 ``handling``/``on_handled``/``on_retried``/``on_dead_lettered`` from the worker thread
-handling the entry, ``on_reclaimed`` from the reclaimer thread. An observer that
+handling the entry, ``on_reclaimed`` from the reclaimer thread, ``on_lost`` from the
+keeper thread (or a worker thread, for an entry removed while pending). An observer that
 raises is logged and skipped: it never breaks a fire or a delivery.
 
 ``handling(delivery, message)`` returns a context manager entered around the handler
 call, on the worker thread (a tracing span, a per-handler database connection). Its
-``__exit__`` sees the handler's exception but cannot swallow it.
+``__exit__`` sees the handler's exception but cannot swallow it. ``firing(fire)`` is
+the same around the write of a ``fire()``/``fire_many()``, on the firing thread; what
+it enters with (a mapping of field names to values, or None) is added to every entry
+written (a trace context). ``fire()`` checks one flag when no observer overrides it.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import weakref
-from typing import Any, ContextManager, Iterable, Iterator, NamedTuple, Optional, Sequence
+from typing import Any, ContextManager, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
 from .message import EventMessage
+from .wire import TRACE_FIELDS
 
 logger = logging.getLogger("lightbus_sync.observers")
 
@@ -44,8 +49,26 @@ class DeliveryInfo(NamedTuple):
     event_id: str = ""
 
 
+class FireInfo(NamedTuple):
+    """One ``fire()`` (one event id) or ``fire_many()`` call about to be written."""
+
+    stream: str
+    api_name: str
+    event_name: str
+    event_ids: tuple[str, ...]
+    operation: str  # "fire" or "fire_many"
+
+
 class Observer:
     """Base class of observers: no-op methods (see the module docs for threads)."""
+
+    def firing(self, fire: FireInfo) -> ContextManager[Optional[Mapping[str, str]]]:
+        """A context manager entered around the write of a ``fire()``/``fire_many()``,
+        on the firing thread. What ``__enter__`` returns (a mapping, or None) is added
+        to the fields of every entry written: only ``wire.TRACE_FIELDS`` may be (other
+        names are logged and left out). ``__exit__`` sees the write's exception but
+        cannot swallow it."""
+        return contextlib.nullcontext()
 
     def on_fired(self, message: EventMessage) -> None:
         """``message`` was written by ``fire()``/``fire_many()`` (``stream_id`` set)."""
@@ -73,6 +96,11 @@ class Observer:
     def on_reclaimed(self, delivery: DeliveryInfo) -> None:
         """A stale entry was claimed from a consumer that stopped handling it (a crashed
         or stopped process); not called for entries claimed for a scheduled retry."""
+
+    def on_lost(self, listener: str, stream: str, count: int) -> None:
+        """``count`` entries of ``stream`` were lost to ``listener``'s group: removed from
+        the stream before the group read them (a lower bound where Redis cannot tell how
+        many), or while pending (then 1 at a time)."""
 
     def wraps_handler(self) -> bool:
         """True if ``handling`` is overridden (the fan-out skips the others)."""
@@ -110,6 +138,8 @@ class Observers(Observer):
         # that does), so that the hot path calls no no-op.
         self._observers = observers
         self._by_method = {name: tuple(o for o in observers if _overrides(o, name)) for name in _METHODS}
+        #: True while some observer wraps fires: ``fire()`` checks it before anything else.
+        self.fire_wrapped = bool(self._by_method["firing"])
         for parent in list(self._parents):
             parent._set(parent._observers)
 
@@ -171,6 +201,13 @@ class Observers(Observer):
             except Exception:
                 self._failed(observer, "on_reclaimed")
 
+    def on_lost(self, listener: str, stream: str, count: int) -> None:
+        for observer in self._by_method["on_lost"]:
+            try:
+                observer.on_lost(listener, stream, count)
+            except Exception:
+                self._failed(observer, "on_lost")
+
     def wraps_handler(self) -> bool:
         return bool(self._by_method["handling"])
 
@@ -180,10 +217,18 @@ class Observers(Observer):
             return _NULL
         return _around(wrappers, delivery, message)
 
+    def firing(self, fire: FireInfo) -> ContextManager[Optional[Mapping[str, str]]]:
+        wrappers = self._by_method["firing"]
+        if not wrappers:
+            return _NULL
+        if len(wrappers) == 1:
+            return _GuardedFiring(wrappers[0], fire)
+        return _firing_around(wrappers, fire)
+
 
 _NULL = contextlib.nullcontext()
-_METHODS = ("on_fired", "on_started", "on_stopped", "handling", "on_handled", "on_retried",
-            "on_dead_lettered", "on_reclaimed")
+_METHODS = ("firing", "on_fired", "on_started", "on_stopped", "handling", "on_handled", "on_retried",
+            "on_dead_lettered", "on_reclaimed", "on_lost")
 
 
 def _overrides(observer: Observer, name: str) -> bool:
@@ -220,3 +265,55 @@ def _around(wrappers: Sequence[Observer], delivery: DeliveryInfo, message: Event
                     manager.__exit__(type(error), error, error.__traceback__)
             except Exception:
                 logger.exception("observer %r failed leaving handling()", observer)
+
+
+class _GuardedFiring:
+    """One observer's ``firing`` with its errors logged, never raised (the common case,
+    without a generator)."""
+
+    __slots__ = ("observer", "manager")
+
+    def __init__(self, observer: Observer, fire: FireInfo) -> None:
+        self.observer = observer
+        try:
+            self.manager: Optional[ContextManager[Any]] = observer.firing(fire)
+        except Exception:
+            logger.exception("observer %r failed in firing()", observer)
+            self.manager = None
+
+    def __enter__(self) -> Any:
+        manager = self.manager
+        if manager is None:
+            return None
+        try:
+            added = manager.__enter__()
+        except Exception:
+            logger.exception("observer %r failed entering firing()", self.observer)
+            self.manager = None
+            return None
+        if added and not TRACE_FIELDS.issuperset(added):
+            logger.error("observer %r added the field(s) %s to an entry: only %s may be, the others are left out",
+                         self.observer, ", ".join(sorted(set(added) - TRACE_FIELDS)), ", ".join(sorted(TRACE_FIELDS)))
+            added = {name: value for name, value in added.items() if name in TRACE_FIELDS}
+        return added
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        manager = self.manager
+        if manager is not None:
+            try:
+                manager.__exit__(exc_type, exc, tb)
+            except Exception:
+                logger.exception("observer %r failed leaving firing()", self.observer)
+
+
+@contextlib.contextmanager
+def _firing_around(wrappers: Sequence[Observer], fire: FireInfo) -> Iterator[Optional[Mapping[str, str]]]:
+    """Each wrapper's ``firing`` in turn (innermost last); yields the fields they add,
+    merged, or None."""
+    with contextlib.ExitStack() as stack:
+        added: dict[str, str] = {}
+        for observer in wrappers:
+            result = stack.enter_context(_GuardedFiring(observer, fire))
+            if result:
+                added.update(result)
+        yield added or None

@@ -10,6 +10,16 @@ _STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 
 StreamId = Union[str, bytes]
 
+#: The id before every entry: a group there has read nothing.
+ZERO_ID = "0-0"
+
+
+def as_text(value: Union[str, bytes, None]) -> str:
+    """A reply value (an id, a name) as text ("" for None)."""
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
 
 def looks_like_stream_id(text: str) -> bool:
     """``<ms>`` or ``<ms>-<seq>``, digits only."""
@@ -22,6 +32,17 @@ def parse_id(entry_id: StreamId) -> tuple[int, int]:
         entry_id = entry_id.decode()
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def id_before(entry_id: StreamId) -> str:
+    """The id just before ``entry_id`` (a group created there reads ``entry_id`` next);
+    ``0-0`` for ``0-0`` and ``0-1``."""
+    ms, seq = parse_id(entry_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    if ms > 0:
+        return f"{ms - 1}-18446744073709551615"
+    return ZERO_ID
 
 
 def id_millis(entry_id: StreamId) -> int:

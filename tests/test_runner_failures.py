@@ -5,13 +5,12 @@ policies, malformed entries. The runner never dies from any of it."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 
 from lightbus_sync import Api, DeadLetter, Event, Parameter
 from lightbus_sync.runner import dead_letter_stream
-from runner_apps.harness import make_bus, pending_count, wait_until  # noqa: F401 (fixture)
+from runner_apps.harness import Calls, make_bus, pending_count, wait_until  # noqa: F401 (fixture)
 
 
 class FailuresApi(Api):
@@ -24,20 +23,6 @@ class FailuresApi(Api):
 
 STREAM = "rf.jobs.*:stream"
 DEAD = "{rf.jobs.*:stream}:dead"
-
-
-class Calls:
-    def __init__(self) -> None:
-        self.items: list = []
-        self.lock = threading.Lock()
-
-    def add(self, item) -> None:
-        with self.lock:
-            self.items.append(item)
-
-    def __len__(self) -> int:
-        with self.lock:
-            return len(self.items)
 
 
 def dead_entries(client) -> list[dict[str, bytes]]:

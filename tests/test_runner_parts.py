@@ -159,6 +159,56 @@ def test_settler_gives_up_dead_lettering_once_the_runner_stopped(fresh_redis_ser
         bus.close()
 
 
+class _AckFailures(logging.Handler):
+    """Counts the acker's failed attempts; ``failed`` is set at each one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.failed = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("acking "):
+            self.count += 1
+            self.failed.set()
+
+
+@pytest.mark.parametrize("fresh_redis_server", [True], indirect=True)  # appendonly: the PEL survives
+def test_a_stopped_acker_sends_nothing_even_when_redis_comes_back(fresh_redis_server):
+    """Acks that could not be sent by the stop deadline stay unsent: stop() reports them,
+    the acker thread has ended, and the entries are still pending once Redis is back
+    (the acker used to wake from its backoff after stop() returned and ack them)."""
+    server = fresh_redis_server
+    bus = make_bus(server.url)
+    parts = Parts(bus)
+    failures = _AckFailures()
+    runner_log = logging.getLogger("lightbus_sync.runner")
+    runner_log.addHandler(failures)
+    try:
+        works = parts.fetch(bus, 2)
+        server.kill()
+        for work in works:
+            parts.settler.ack(work)
+        while failures.count < 6:  # the backoff between attempts has grown to its 1 s limit
+            assert failures.failed.wait(10), "the acker did not retry"
+            failures.failed.clear()
+        assert failures.failed.wait(10)  # an attempt just failed: the acker waits 1 s now
+        assert parts.acker.stop(time.monotonic()) is False  # the deadline has passed
+        assert not parts.acker.alive()
+        server.restart()
+        time.sleep(1.5)  # longer than the acker's longest wait between attempts
+        client = server.client()
+        try:
+            assert client.xpending(STREAM, GROUP)["pending"] == 2
+        finally:
+            client.close()
+        assert parts.stats.as_dict().get("acked", 0) == 0 and len(parts.in_flight) == 2
+    finally:
+        runner_log.removeHandler(failures)
+        parts.close()
+        bus.close()
+
+
 def test_settler_redelivery_turns_are_taken_one_at_a_time(parts):
     (work,) = parts.fetch(parts.bus)
     inside = threading.Event()

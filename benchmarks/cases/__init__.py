@@ -11,7 +11,7 @@ from importlib import import_module
 from ..framework import Comparison, Variant
 from ..peers import PEERS, PeerCase, PeerStatus
 
-CASE_MODULES = ["fire", "fire_many", "consume", "consume_python_parser", "handler_io", "latency",
+CASE_MODULES = ["fire", "fire_tracing", "fire_many", "consume", "consume_python_parser", "handler_io", "latency",
                 "backlog_memory", "scale_out", "cluster_scale"]
 
 

@@ -3,12 +3,20 @@
 -- failure (idle = acknowledgement timeout - backoff). JUSTID: delivery count unchanged.
 -- KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] idle ms, ARGV[4..] entry ids
 -- Returns the ids whose idle time was set.
-local done = {}
+-- Everything or nothing: the checks (XPENDING) come first, the writes (XCLAIM) last, and
+-- on Redis 7+ the XCLAIM is first checked against the user's ACL.
+if redis.acl_check_cmd and #ARGV >= 4
+    and not redis.acl_check_cmd('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[4], 'IDLE', ARGV[3], 'JUSTID') then
+  return redis.error_reply('NOPERM this user may not run XCLAIM on ' .. KEYS[1])
+end
+local owned = {}
 for i = 4, #ARGV do
   local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if pending[1] and pending[1][2] == ARGV[2] then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
-    table.insert(done, ARGV[i])
+    owned[#owned + 1] = ARGV[i]
   end
 end
-return done
+for _, id in ipairs(owned) do
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', ARGV[3], 'JUSTID')
+end
+return owned

@@ -10,7 +10,11 @@ Redis >= 7; None = unknown, never 0), and its dead letters (counted from the dea
 stream's ``dl:group`` field while that stream is small), and how many replayed dead
 letters wait in its replay stream ``{stream}:replay:<group>`` (see ops.dead_letters).
 
-``check_status()`` applies thresholds: lag (Redis's, else counted in Redis up to the
+Per group, the entries it lost (removed before it read them: ``loss.group_loss``, from the
+replies above) and, per stream, what holds its trim point (``trimming.trim_point``: the
+group whose oldest pending or last-delivered entry is oldest; stale groups do not count).
+
+``check_status()`` fails on any loss, and applies thresholds: lag (Redis's, else counted in Redis up to the
 threshold), pending entries idle longer than a maximum (``XPENDING IDLE``, so any
 pending entry counts, not only the lowest), and dead letters. Ages are measured with
 the Redis server's clock (``TIME``).
@@ -23,6 +27,8 @@ from typing import Any, Iterable, Optional
 
 import attrs
 
+from ..loss import group_loss
+from ..trimming import DEFAULT_GROUP_TTL, trim_point
 from .formatting import duration, iso, table, time_and_age
 from ..keys import dead_letter_stream, replay_stream
 from ..stream_ids import id_millis, id_time
@@ -60,6 +66,8 @@ class GroupStatus:
     oldest_pending_deliveries: Optional[int]
     dead_letters: Optional[int]  # of this group; None when not counted (large dead-letter stream)
     replays: int = 0  # entries in {stream}:replay:<group> (replayed dead letters, see ops.dead_letters)
+    lost: int = 0  # entries removed before the group read them (a lower bound unless lost_exact)
+    lost_exact: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self, recurse=False)
@@ -84,6 +92,13 @@ class StreamStatus:
     groups: list[GroupStatus]
     server_time: float
     transport: Any = attrs.field(repr=False, eq=False, default=None)
+    #: entries before this id no live group needs (None: nothing may be trimmed)
+    trim_point: Optional[str] = None
+    #: the group holding the trim point, and why: "pending" or "last-delivered"
+    trim_held_by: Optional[str] = None
+    trim_reason: Optional[str] = None
+    #: groups with no active consumer for group_ttl: they do not hold the trim point
+    stale_groups: list[str] = attrs.Factory(list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +115,10 @@ class StreamStatus:
             "dead_letter_stream": self.dead_letter_stream,
             "dead_letters": self.dead_letters,
             "groups": [g.as_dict() for g in self.groups],
+            "trim_point": self.trim_point,
+            "trim_held_by": self.trim_held_by,
+            "trim_reason": self.trim_reason,
+            "stale_groups": self.stale_groups,
         }
 
 
@@ -114,7 +133,8 @@ class BusStatus:
 
 @attrs.frozen
 class Problem:
-    """A threshold exceeded: ``kind`` is ``lag``, ``pending_age`` or ``dead_letters``."""
+    """A threshold exceeded: ``kind`` is ``lag``, ``pending_age`` or ``dead_letters``; or
+    ``lost``: a group lost entries (removed before it read them)."""
 
     kind: str
     stream: str
@@ -130,17 +150,29 @@ class Problem:
 # --- collecting ------------------------------------------------------------------------
 
 
-def collect_status(source: Source, apis: Iterable[str] = (), *, include_local: bool = True) -> BusStatus:
+def collect_status(
+    source: Source, apis: Iterable[str] = (), *, include_local: bool = True, discover: bool = False
+) -> BusStatus:
     """The status of the streams of the bus's local APIs and listeners (with
-    ``include_local``) and of ``apis`` (names, or ``api.event``)."""
-    targets = bus_streams(source, apis, include_local=include_local)
-    streams = [stream_status(target) for target in targets]
+    ``include_local``), of ``apis`` (names, or ``api.event``) and of every event stream
+    on the Redis server(s) (with ``discover``)."""
+    targets = bus_streams(source, apis, include_local=include_local, discover=discover)
+    streams = [stream_status(target, _group_ttl(source, target.api_name)) for target in targets]
     now = max((s.server_time for s in streams), default=None)
     moment = datetime.datetime.fromtimestamp(now, datetime.timezone.utc) if now else datetime.datetime.now(datetime.timezone.utc)
     return BusStatus(streams, moment)
 
 
-def stream_status(target: StreamTarget) -> StreamStatus:
+def _group_ttl(source: Source, api_name: str) -> float:
+    config = getattr(source, "config", None)
+    try:
+        return float(config.api(api_name).redis.group_ttl)
+    except AttributeError:
+        return DEFAULT_GROUP_TTL
+
+
+def stream_status(target: StreamTarget, group_ttl: float = DEFAULT_GROUP_TTL) -> StreamStatus:
+    """One stream's status; ``group_ttl``: the API's (which groups are stale)."""
     transport = target.transport
     now = transport.server_time()
     info = transport.stream_info(target.stream)
@@ -157,14 +189,21 @@ def stream_status(target: StreamTarget) -> StreamStatus:
     per_group_dead = _dead_letters_by_group(transport, dead_stream, dead_count)
     groups = []
     for raw in transport.stream_groups(target.stream) if info is not None else []:
-        groups.append(_group_status(transport, target.stream, raw, now, per_group_dead))
+        group = _group_status(transport, target.stream, raw, now, per_group_dead)
+        loss = group_loss(target.stream, info, raw)
+        group.lost, group.lost_exact = loss.lost, loss.exact
+        groups.append(group)
     groups.sort(key=lambda g: g.name)
+    point = trim_point(transport, target.stream, group_ttl) if info is not None else None
+    holder = point.holder if point is not None else None
     return StreamStatus(
         stream=target.stream, api_name=target.api_name, event_name=target.event_name,
         redis=transport.safe_url, exists=info is not None, length=length,
         first_id=first_id, last_id=last_id, first_time=id_time(first_id), last_time=id_time(last_id),
         dead_letter_stream=dead_stream, dead_letters=dead_count, groups=groups,
         server_time=now, transport=transport,
+        trim_point=point.min_id if point else None, trim_held_by=point.held_by if point else None,
+        trim_reason=holder.reason if holder else None, stale_groups=list(point.stale_groups) if point else [],
     )
 
 
@@ -238,6 +277,7 @@ def check_status(
 ) -> list[Problem]:
     """Thresholds exceeded, one ``Problem`` each; [] when all is well.
 
+    - lost: any group that lost entries (always checked).
     - lag: Redis's lag; where Redis gives none, the entries after the group's last
       delivered id are counted in Redis, up to ``max_lag + 1``.
     - pending age: any pending entry not delivered for longer than ``max_pending_age``
@@ -255,6 +295,13 @@ def check_status(
                 f"(max {max_dead_letters})",
             ))
         for group in stream.groups:
+            if group.lost:
+                count = f"{group.lost}" if group.lost_exact else f"at least {group.lost}"
+                problems.append(Problem(
+                    "lost", stream.stream, group.name, group.lost, 0,
+                    f"{stream.stream} group {group.name}: lost {count} entr{'y' if group.lost == 1 else 'ies'} "
+                    f"(removed from the stream before the group read them)",
+                ))
             if max_lag is not None:
                 problem = _check_lag(transport, stream, group, max_lag)
                 if problem is not None:
@@ -320,11 +367,12 @@ def render_status(status: BusStatus) -> str:
     stream_rows = []
     for s in status.streams:
         row = [s.stream, s.api_name, s.length if s.exists else "(none)",
-               time_and_age(s.first_time, now), time_and_age(s.last_time, now), s.dead_letters]
+               time_and_age(s.first_time, now), time_and_age(s.last_time, now), s.dead_letters,
+               _trim_holder(s)]
         if several_servers:
             row.insert(1, s.redis)
         stream_rows.append(row)
-    headers = ["STREAM", "API", "LENGTH", "FIRST ENTRY", "LAST ENTRY", "DEAD LETTERS"]
+    headers = ["STREAM", "API", "LENGTH", "FIRST ENTRY", "LAST ENTRY", "DEAD LETTERS", "TRIM POINT HELD BY"]
     right = [2, 5]
     if several_servers:
         headers.insert(1, "REDIS")
@@ -342,6 +390,7 @@ def render_status(status: BusStatus) -> str:
                 duration(g.oldest_pending_age) if g.oldest_pending_id else "-",
                 g.oldest_pending_id or "-",
                 "unknown" if g.lag is None else g.lag,
+                g.lost if g.lost_exact or not g.lost else f">={g.lost}",
                 "?" if g.dead_letters is None else g.dead_letters,
             ] + ([g.replays] if show_replays else []))
             for c in g.consumers:
@@ -350,14 +399,26 @@ def render_status(status: BusStatus) -> str:
                     row.append(duration(c.inactive))
                 consumer_rows.append(row)
     if group_rows:
-        headers = ["STREAM", "GROUP", "CONSUMERS", "PENDING", "OLDEST PENDING", "OLDEST ID", "LAG", "DEAD LETTERS"]
-        parts.append(table(headers + (["REPLAYS"] if show_replays else []), group_rows, right=[2, 3, 4, 6, 7, 8]))
+        headers = ["STREAM", "GROUP", "CONSUMERS", "PENDING", "OLDEST PENDING", "OLDEST ID", "LAG", "LOST",
+                   "DEAD LETTERS"]
+        parts.append(table(headers + (["REPLAYS"] if show_replays else []), group_rows, right=[2, 3, 4, 6, 7, 8, 9]))
     else:
         parts.append("no consumer groups")
     if consumer_rows:
         headers = ["STREAM", "GROUP", "CONSUMER", "PENDING", "IDLE"] + (["INACTIVE"] if show_inactive else [])
         parts.append(table(headers, consumer_rows, right=[3, 4, 5]))
     return "\n\n".join(parts)
+
+
+def _trim_holder(s: StreamStatus) -> str:
+    """``billing (pending 1700000000000-0)``, plus any stale groups; ``-`` for none."""
+    if s.trim_held_by is None:
+        text_ = "-" if not s.stale_groups else "nothing (every group is stale)"
+    else:
+        text_ = f"{s.trim_held_by} ({s.trim_reason} {s.trim_point})"
+    if s.stale_groups:
+        text_ += f"; stale: {', '.join(s.stale_groups)}"
+    return text_
 
 
 def render_problems(problems: list[Problem]) -> str:

@@ -138,9 +138,24 @@ def dedupe(targets: Iterable[StreamTarget]) -> list[StreamTarget]:
     return result
 
 
-def bus_streams(source: Source, apis: Iterable[str] = (), *, include_local: bool = True) -> list[StreamTarget]:
+def existing_streams(source: Source) -> list[StreamTarget]:
+    """Every event stream (a key ``<api>.<event or *>:stream``) on the source's Redis
+    server(s), found with ``SCAN``, sorted by name."""
+    targets: list[StreamTarget] = []
+    for transport in all_transports(source):
+        for stream in transport.find_keys("*:stream"):
+            api_name, event_name = parse_stream_key(stream)
+            if stream_belongs_to_api(stream, api_name):
+                targets.append(StreamTarget(stream, api_name, event_name, transport))
+    return targets
+
+
+def bus_streams(
+    source: Source, apis: Iterable[str] = (), *, include_local: bool = True, discover: bool = False
+) -> list[StreamTarget]:
     """Streams of the bus's local APIs and registered listeners (when ``include_local``),
-    and of the APIs named in ``apis`` (``api`` or ``api.event``)."""
+    of the APIs named in ``apis`` (``api`` or ``api.event``), and every event stream on
+    the Redis server(s) (when ``discover``)."""
     targets: list[StreamTarget] = []
     if include_local and is_bus(source):
         for definition in source.local_apis():
@@ -152,6 +167,8 @@ def bus_streams(source: Source, apis: Iterable[str] = (), *, include_local: bool
     for text in apis:
         api_name, event_name = resolve_api_argument(source, text)
         targets += api_streams(source, api_name, event_name)
+    if discover:
+        targets += existing_streams(source)
     return dedupe(targets)
 
 

@@ -2,6 +2,9 @@
 
 An entry leaves the runner's in-flight set only once Redis has its XACK; while Redis
 is away the acks wait here and are retried, and the entries' leases keep being renewed.
+Once stopped, the acker sends nothing more: no attempt starts after the stop deadline
+(or after ``stop()`` was called, if that is later), so entries ``stop()`` reports
+unacked stay pending even if Redis comes back a moment later.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Acker:
         self._queue: "queue.SimpleQueue[object]" = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="lightbus-acker", daemon=True)
         self._deadline: Optional[float] = None
+        self._stop_requested = threading.Event()  # cuts short a wait between attempts
 
     def start(self) -> None:
         self._thread.start()
@@ -54,6 +58,7 @@ class Acker:
         """Ack everything queued (retrying until ``deadline``), then end; True if all acked."""
         self._deadline = deadline
         self._queue.put(_STOP)
+        self._stop_requested.set()
         self._thread.join(max(deadline - time.monotonic(), 0) + 0.5)
         return not self._thread.is_alive() and self._unacked == 0
 
@@ -94,13 +99,19 @@ class Acker:
                     self._unacked = 0
                     delay.reset()
                 else:
-                    pause = delay.next()
-                    if stopping and self._deadline is not None:
-                        pause = min(pause, max(self._deadline - time.monotonic(), 0))
-                    time.sleep(pause)
+                    self._pause(delay.next(), stopping)
                     continue
             if stopping and self._queue.empty():
                 return
+
+    def _pause(self, seconds: float, stopping: bool) -> None:
+        """Wait between attempts: never past the stop deadline, and cut short by ``stop()``
+        (a wait begun before it would otherwise run past the deadline, and the next
+        attempt could land after ``stop()`` had reported the entries unacked)."""
+        if stopping and self._deadline is not None:
+            time.sleep(min(seconds, max(self._deadline - time.monotonic(), 0)))
+        else:
+            self._stop_requested.wait(seconds)
 
     def _send(self, batch: list[Work]) -> bool:
         by_transport: dict[object, dict[tuple[str, str], list[bytes]]] = defaultdict(lambda: defaultdict(list))

@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable
 
 from ..backoff import backoff_delay
-from ..errors import DeadLetter, InvalidIncomingEvent, MalformedEntry
+from ..errors import DeadLetter
 from ..incoming import IncomingDecoder
 from ..listeners import ON_ERROR_ACK, ON_ERROR_STOP
 from ..message import EventMessage
@@ -45,10 +45,32 @@ class Processor:
         try:
             self.process(work)
         except BaseException as exc:  # process() handles handler errors; this is a last guard
-            logger.error("processing entry %s of %s for listener %r failed: %s; it stays pending and "
-                         "will be retried after the acknowledgement timeout", work.entry_id.decode(),
-                         work.stream, work.route.name, describe_error(exc), exc_info=exc)
-            self._settler.leave_pending(work)
+            self._backstop(work, exc)
+
+    def _backstop(self, work: Work, exc: BaseException) -> None:
+        """An entry failed outside the handler (before it, or while being settled): count
+        the failure like a run; after ``max_deliveries`` of them it is dead-lettered,
+        before that it stays pending for a retry after the acknowledgement timeout."""
+        route = work.route
+        max_deliveries = route.listener.max_deliveries
+        try:
+            failures = self._settler.count_attempt(work)
+        except BaseException:  # count_attempt logs Redis errors and returns None
+            failures = None
+        if failures is not None and failures >= max_deliveries:
+            logger.error("processing entry %s of %s for listener %r failed outside its handler (%s), %d times: "
+                         "dead-lettering it", work.entry_id.decode(), work.stream, route.name,
+                         describe_error(exc), failures, exc_info=exc)
+            try:
+                self._dead_letter(work, exc, f"failed before its handler {failures} times", work.delivery())
+                return
+            except BaseException as again:
+                exc = again
+        logger.error("processing entry %s of %s for listener %r failed: %s; it stays pending and "
+                     "will be retried after the acknowledgement timeout (failures outside the handler: %s of %d)",
+                     work.entry_id.decode(), work.stream, route.name, describe_error(exc),
+                     "?" if failures is None else failures, max_deliveries, exc_info=exc)
+        self._settler.leave_pending(work)
 
     def _dead_letter(self, work: Work, error: Any, reason: str, delivery: DeliveryInfo) -> None:
         if self._settler.dead_letter(work, error, reason=reason, event_id=delivery.event_id):
@@ -66,7 +88,7 @@ class Processor:
                 "entry %s of %s has no data (trimmed or deleted while pending); acked, counted as lost",
                 work.entry_id.decode(), work.stream, extra={"listener": listener.name},
             )
-            self._stats.add("lost")
+            self._observers.on_lost(route.name, work.stream, 1)
             settler.ack(work)
             return
         if is_noop(fields):
@@ -79,7 +101,7 @@ class Processor:
             return
         try:
             raw = self._decoder.decode(fields)
-        except MalformedEntry as exc:
+        except Exception as exc:  # MalformedEntry, or anything a decoder may raise
             self._dead_letter(work, exc, "malformed", work.delivery())
             return
         binding = listener.binding_for(raw.api_name, raw.event_name)
@@ -91,12 +113,12 @@ class Processor:
         try:
             self._decoder.validate(raw)
             kwargs = self._decoder.structure(raw, binding)
-        except InvalidIncomingEvent as exc:
+        except Exception as exc:  # InvalidIncomingEvent, or anything a cast may raise
             self._dead_letter(work, exc, "invalid", delivery)
             return
         message = EventMessage(
             raw.id, raw.api_name, raw.event_name, raw.version, kwargs,
-            work.stream, delivery.entry_id, work.delivery_count,
+            work.stream, delivery.entry_id, work.delivery_count, raw.trace_context,
         )
         if work.delivery_count == 1:
             self._run(work, delivery, message, run=1)

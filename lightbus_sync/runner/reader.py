@@ -3,8 +3,15 @@
 On start a reader creates its groups (at ``since`` or ``$``; an existing group is
 kept), drains this consumer's own pending entries (id ``0``, left by an earlier run
 with the same consumer name), then blocks on new entries (``>``). Connection loss,
-timeouts and ``NOGROUP`` (Redis lost its data) are survived: it backs off, recreates
-groups at ``0`` when they vanished, and goes on. It never busy-loops.
+timeouts and ``NOGROUP`` (Redis lost its data, the group or the stream was deleted) are
+survived: it backs off, recreates a vanished group and goes on. It never busy-loops.
+A refused password or user (a connection error no retry can fix) stops the runner
+(``on_fatal``).
+
+A group recreated after ``NOGROUP`` starts just before the oldest entry this runner
+holds (fetched, not yet acked) on that stream, else just after the last entry it read
+there, else (it read nothing there) at ``0``: it redelivers what this process holds and
+what other processes of the group read after that point, not the whole stream.
 
 On a Redis Cluster, a listener whose streams are in several hash slots (per-event
 streams, or several APIs) has one read loop per slot, each in its own thread: one
@@ -16,15 +23,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import redis
 
-from ..transport import TRANSIENT_ERRORS, is_transient_reply
+from ..transport import TRANSIENT_ERRORS, is_permanent, is_transient_reply
 from ..backoff import Backoff
 from ..keys import is_replay_stream
+from ..stream_ids import ZERO_ID, id_before, parse_id
 from .routes import Route
-from .state import Stats, Work
+from .state import InFlight, Stats, Work
 
 logger = logging.getLogger("lightbus_sync.runner")
 
@@ -36,9 +44,15 @@ class Reader:
     ``stopping`` is set."""
 
     def __init__(
-        self, route: Route, dispatch: Callable[[list[Work]], None], stopping: threading.Event, stats: Stats
+        self, route: Route, dispatch: Callable[[list[Work]], None], stopping: threading.Event, stats: Stats,
+        in_flight: InFlight, on_fatal: Callable[[str], None],
     ) -> None:
         self.route = route
+        self._in_flight = in_flight
+        self._on_fatal = on_fatal
+        #: stream -> the newest entry id read there (where a vanished group is recreated)
+        self._last_read: dict[str, bytes] = {}
+        self._last_read_lock = threading.Lock()
         self.listener = route.listener
         self.transport = route.transport
         self._dispatch = dispatch
@@ -123,14 +137,16 @@ class Reader:
                     count, None if draining else settings.block_ms,
                 )
             except TRANSIENT_ERRORS as exc:  # before ResponseError: some are replies (CLUSTERDOWN...)
+                if is_permanent(exc):
+                    self._on_fatal(f"listener {listener.name!r}: Redis at {self.transport.safe_url} refused the "
+                                   f"connection ({type(exc).__name__}: {exc}): check the URL's user and password")
+                    return
                 logger.warning("listener %r: reading failed (%s: %s); reconnecting",
                                listener.name, type(exc).__name__, exc)
                 self._stopping.wait(delay.next())
                 continue
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):
-                    logger.warning("listener %r: consumer group missing (Redis lost its data?); "
-                                   "recreating it at the start of the stream", listener.name)
                     self._heal_groups(delay)
                     continue
                 if is_transient_reply(exc):  # e.g. UNBLOCKED: the node became a replica
@@ -159,6 +175,7 @@ class Reader:
             for stream, entries in reply:
                 if not entries:
                     continue
+                self._note_read(stream, entries[-1][0])
                 counts = None
                 if modes.get(stream, ">") != ">":  # own pending entries: delivered before
                     counts = self._delivery_counts(stream, entries)
@@ -174,16 +191,41 @@ class Reader:
             return {}
         return {entry_id: count for entry_id, (_, count) in rows.items()}
 
-    def _ensure_groups(self, start_id: str) -> None:
+    def _note_read(self, stream: str, entry_id: bytes) -> None:
+        with self._last_read_lock:
+            last = self._last_read.get(stream)
+            if last is None or parse_id(entry_id) > parse_id(last):
+                self._last_read[stream] = entry_id
+
+    def recreate_position(self, stream: str) -> str:
+        """Where a vanished group is recreated on ``stream`` (see the module docs)."""
+        oldest = self._in_flight.oldest(stream, self.listener.group)
+        if oldest is not None:
+            return id_before(oldest)
+        with self._last_read_lock:
+            last = self._last_read.get(stream)
+        return last.decode() if last is not None else ZERO_ID
+
+    def _ensure_groups(self, start_id: Optional[str]) -> None:
+        """Create the groups that do not exist: at ``start_id``, or (None: recreating
+        vanished ones) at ``recreate_position``. Replay streams are always read from 0."""
         for stream in self.route.streams:
-            start = "0" if is_replay_stream(stream) else start_id  # every replay is for this group
+            if is_replay_stream(stream):
+                start = "0"  # every replay is for this group
+            else:
+                start = self.recreate_position(stream) if start_id is None else start_id
             if self.transport.ensure_group(stream, self.listener.group, start, self.route.consumer):
-                logger.info("created consumer group %r on %s at %s", self.listener.group, stream, start)
+                if start_id is None:
+                    logger.warning("listener %r: consumer group %r was missing on %s (Redis lost its data, or "
+                                   "the group or the stream was deleted); recreated at %s", self.listener.name,
+                                   self.listener.group, stream, start)
+                else:
+                    logger.info("created consumer group %r on %s at %s", self.listener.group, stream, start)
 
     def _heal_groups(self, delay: Backoff) -> None:
         while not self._stopping.is_set():
             try:
-                self._ensure_groups("0")
+                self._ensure_groups(None)
                 self._stats.add("groups_recreated")
                 return
             except TRANSIENT_ERRORS + (redis.ResponseError,) as exc:

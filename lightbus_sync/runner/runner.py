@@ -27,7 +27,9 @@ from ..observers import Observer, Observers
 from ..transport import TRANSIENT_ERRORS
 from .acker import Acker
 from .dispatch import Dispatcher
+from .keeper import Keeper
 from .lanes import Lane
+from .preflight import check_access
 from .processing import Processor
 from .reader import Reader
 from .reclaimer import Reclaimer
@@ -144,12 +146,20 @@ class Runner:
             for l in listeners
         )
         dispatch = Dispatcher(self.in_flight, self.stopping, self.settler)
-        self.readers = [Reader(route, dispatch, self.stopping, self.stats) for route in self.routes]
+        self.readers = [
+            Reader(route, dispatch, self.stopping, self.stats, self.in_flight,
+                   lambda reason: self.fail_and_stop(reason, access=True))
+            for route in self.routes
+        ]
         self.reclaimer = Reclaimer(
             self.routes, self.in_flight, dispatch, self.stopping, self.stats, self.observers,
             ready=self.wait_until_ready, drained=lambda: all(r.drained.is_set() for r in self.readers),
         )
+        #: Reports losses of the runner's groups and trims their streams.
+        self.keeper = Keeper(self.routes, self.stopping, self.observers)
         self.failure: Optional[str] = None
+        #: True when the failure is Redis refusing access (``lightbus-sync run`` exits 2).
+        self.failure_is_access = False
         self._started = False
         self._stop_lock = threading.Lock()
         self._stop_result: Optional[bool] = None
@@ -162,12 +172,16 @@ class Runner:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> "Runner":
+        """Check access (raises ``AccessRefused``: a refused password or user, missing ACL
+        permissions), report losses that happened while stopped, then start reading."""
         if self._started:
             raise RuntimeError("this runner was already started")
+        check_access(self.routes, [d.name for d in self.bus.local_apis()])
         self._started = True
         for hook in self.bus.start_hooks:
             hook()
         self._publish_schemas()
+        self.keeper.check_now()  # before the first read moves past a gap
         self.acker.start()
         self.shared_lane.start()
         for lane in self._lanes.values():
@@ -175,6 +189,7 @@ class Runner:
         for reader in self.readers:
             reader.start()
         self.reclaimer.start()
+        self.keeper.start()
         self.observers.on_started(self.consumer_name, [l.name for l in self.listeners])
         logger.info(
             "runner started: service %r, consumer %r, %d listener(s) [%s], %d thread(s)",
@@ -232,13 +247,15 @@ class Runner:
             if not self.acker.stop(deadline):
                 clean = False
             self.reclaimer.stop(max(deadline - time.monotonic(), 0) + 1)
+            self.keeper.join(max(deadline - time.monotonic(), 0) + 1)
             self._forget_own_consumer()
             for hook in self.bus.stop_hooks:
                 try:
                     hook()
                 except Exception:
                     logger.exception("on_stop hook %r failed", hook)
-            logger.info("runner stopped (%s): %s", "clean" if clean else "entries left pending", self.stats.as_dict())
+            logger.info("runner stopped (%s): %s", "clean" if clean else "entries left pending",
+                        {"lost": 0, **self.stats.as_dict()})
             self._stop_result = clean
             self._stopped.set()
             self.observers.on_stopped(self.consumer_name, clean)
@@ -248,10 +265,12 @@ class Runner:
         """Block until the runner has stopped; True if it has."""
         return self._stopped.wait(timeout)
 
-    def fail_and_stop(self, reason: str) -> None:
-        """Record a fatal failure and stop from another thread (on_error='stop')."""
+    def fail_and_stop(self, reason: str, *, access: bool = False) -> None:
+        """Record a fatal failure and stop from another thread (on_error='stop'; with
+        ``access``, Redis refused this process's password, user or permissions)."""
         if self.failure is None:
             self.failure = reason
+            self.failure_is_access = access
         threading.Thread(target=self.stop, name="lightbus-stopper", daemon=True).start()
 
     def is_alive(self) -> bool:
@@ -261,7 +280,8 @@ class Runner:
     def healthy(self) -> bool:
         """Every reader, worker, the acker and the reclaimer thread is alive."""
         lanes_ok = self.shared_lane.alive() and all(l.alive() for l in self._lanes.values())
-        return lanes_ok and self.acker.alive() and self.reclaimer.alive() and all(r.alive() for r in self.readers)
+        return (lanes_ok and self.acker.alive() and self.reclaimer.alive() and self.keeper.alive()
+                and all(r.alive() for r in self.readers))
 
     def __enter__(self) -> "Runner":
         if not self._started:

@@ -27,6 +27,7 @@ import redis
 
 from ..backoff import Backoff
 from ..dead_letter_record import encode_dead_letter
+from ..errors import ScriptRefused
 from ..keys import attempts_field, attempts_key, dead_letter_stream, original_stream, retry_mark_field
 from ..transport import TRANSIENT_ERRORS
 from .acker import Acker
@@ -130,7 +131,8 @@ class Settler:
     def dead_letter(self, work: Work, error: Optional[BaseException], *, reason: str, event_id: str = "") -> bool:
         """Move the entry to ``{stream}:dead`` with why, and ack it (one atomic script);
         True once done. Retried while Redis is away; if the runner stops first, the
-        entry stays pending (False)."""
+        entry stays pending (False). If Redis refuses it (``ScriptRefused``: nothing
+        changed, or the error says what did), it stays pending too (False)."""
         route = work.route
         error_text = "" if error is None else describe_error(error, with_type=False)
         stream = original_stream(work.stream)  # a replayed entry dead-letters like the original
@@ -149,6 +151,17 @@ class Settler:
                     work.entry_id, fields, route.settings.max_stream_length or 0,
                 )
                 break
+            except ScriptRefused as exc:  # an ACL denial, OOM...: the script says what it changed
+                if exc.unchanged:
+                    logger.error("could not dead-letter entry %s of %s for listener %r: %s; the entry stays "
+                                 "pending and will be retried after the acknowledgement timeout",
+                                 work.entry_id.decode(), work.stream, route.name, exc)
+                else:
+                    logger.error("dead-lettering entry %s of %s for listener %r was refused part-way: %s; the "
+                                 "entry stays pending (it may be dead-lettered twice)",
+                                 work.entry_id.decode(), work.stream, route.name, exc)
+                self.leave_pending(work)
+                return False
             except TRANSIENT_ERRORS as exc:
                 if self._stopped.is_set():
                     logger.error("could not dead-letter %s before stopping; it stays pending", work.entry_id.decode())

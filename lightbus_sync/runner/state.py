@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import attrs
 
 from ..observers import OUTCOME_OK, DeliveryInfo, Observer
+from ..stream_ids import parse_id
 
 if TYPE_CHECKING:
     from ..listeners import Listener
@@ -93,6 +94,12 @@ class InFlight:
         with self._lock:
             return entry_id in self._entries.get((stream, group), ())
 
+    def oldest(self, stream: str, group: str) -> Optional[bytes]:
+        """The oldest entry held on (stream, group), None if none."""
+        with self._lock:
+            held = self._entries.get((stream, group))
+            return min(held, key=parse_id) if held else None
+
     def snapshot(self) -> Iterator[tuple[str, str, list[bytes]]]:
         with self._lock:
             items = [(s, g, list(ids)) for (s, g), ids in self._entries.items() if ids]
@@ -105,8 +112,9 @@ class InFlight:
 
 class Stats(Observer):
     """Thread-safe counters of what the runner did. As an observer it counts
-    ``processed``/``failed`` handler calls, ``retried``, ``dead_lettered`` and
-    ``reclaimed`` entries; the runner's parts add the others (``acked``, ``lost``,
+    ``processed``/``failed`` handler calls, ``retried``, ``dead_lettered``,
+    ``reclaimed`` and ``lost`` entries (removed from a stream before the group read
+    them, or while pending); the runner's parts add the others (``acked``,
     ``skipped``, ``given_back``, ``leases_lost``, ``groups_recreated``)."""
 
     def __init__(self) -> None:
@@ -137,3 +145,6 @@ class Stats(Observer):
 
     def on_reclaimed(self, delivery: DeliveryInfo) -> None:
         self.add("reclaimed")
+
+    def on_lost(self, listener: str, stream: str, count: int) -> None:
+        self.add("lost", count)

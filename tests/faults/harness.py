@@ -57,11 +57,13 @@ class ScenarioResult:
     pending_left: int = 0
     recover_seconds: Optional[float] = None
     notes: str = ""
+    #: entries the runners reported lost (trimmed before their group read them)
+    reported_lost: int = 0
 
     def row(self) -> list[str]:
         recover = "-" if self.recover_seconds is None else f"{self.recover_seconds:.1f}s"
         return [self.name, str(self.fired), str(self.handled), str(self.duplicates),
-                str(self.dead_lettered), str(self.lost), recover]
+                str(self.dead_lettered), str(self.reported_lost), str(self.lost), recover]
 
 
 RESULTS: list[ScenarioResult] = []
@@ -75,8 +77,16 @@ def stop_all_runners() -> None:
         _LIVE_RUNNERS.pop().stop(timeout=5)
 
 
+def _with_redis_settings(config: dict, settings: dict) -> dict:
+    """``config`` with ``settings`` added to ``apis.default.event_transport.redis``."""
+    config = json.loads(json.dumps(config))
+    config["apis"]["default"]["event_transport"]["redis"].update(settings)
+    return config
+
+
 def format_table(results: list[ScenarioResult]) -> str:
-    header = ["scenario", "fired", "handled", "duplicates", "dead-lettered", "lost", "recovered in"]
+    header = ["scenario", "fired", "handled", "duplicates", "dead-lettered", "reported lost", "lost",
+              "recovered in"]
     rows = [header] + [r.row() for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
@@ -90,13 +100,15 @@ class Runners:
     after ``restart_delay`` seconds."""
 
     def __init__(self, server: RedisServer, workdir: Path, count: int, env: Optional[dict] = None,
-                 restart_delay: float = 0.3) -> None:
+                 restart_delay: float = 0.3, redis_settings: Optional[dict] = None,
+                 url: Optional[str] = None) -> None:
         self.server = server
+        self.url = url or server.url
         self.workdir = workdir
         self.log_dir = workdir / "handled"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.config_file = workdir / "bus.json"
-        self.config_file.write_text(json.dumps(FAST_CONFIG))
+        self.config_file.write_text(json.dumps(_with_redis_settings(FAST_CONFIG, redis_settings or {})))
         self.extra_env = env or {}
         self.restart_delay = restart_delay
         self.processes: dict[int, subprocess.Popen] = {}
@@ -112,7 +124,7 @@ class Runners:
         env = dict(os.environ)
         env.update({
             "PYTHONPATH": str(APP_DIR) + os.pathsep + env.get("PYTHONPATH", ""),
-            "LIGHTBUS_REDIS_URL": self.server.url,
+            "LIGHTBUS_REDIS_URL": self.url,
             "LIGHTBUS_CONFIG": str(self.config_file),
             "FAULT_LOG_DIR": str(self.log_dir),
             "PYTHONUNBUFFERED": "1",
@@ -192,10 +204,11 @@ class Producer:
     """Fires ``faults.work`` events with sequence numbers from a thread; records which
     fire() calls returned (written for sure) and which raised (maybe written)."""
 
-    def __init__(self, server_url: str, modes: Optional[Callable[[int], str]] = None, rate: float = 0) -> None:
+    def __init__(self, server_url: str, modes: Optional[Callable[[int], str]] = None, rate: float = 0,
+                 redis_settings: Optional[dict] = None) -> None:
         self.bus = lightbus_sync.create(redis_url=server_url, service_name="producer", config={
             "apis": {"default": {"event_fire_timeout": 10,
-                                 "event_transport": {"redis": {"socket_timeout": 1}}}}})
+                                 "event_transport": {"redis": {"socket_timeout": 1, **(redis_settings or {})}}}}})
         self.modes = modes or (lambda seq: "ok")
         self.rate = rate
         self.fired: list[int] = []
@@ -215,6 +228,13 @@ class Producer:
             if self.rate:
                 time.sleep(1 / self.rate)
 
+    def fire_batches(self, start: int, stop: int, batch: int = 1000) -> None:
+        """``fire_many`` in batches (a big backlog, fast); every batch is recorded as fired."""
+        for low in range(start, stop, batch):
+            seqs = list(range(low, min(low + batch, stop)))
+            self.bus.faults.work.fire_many([{"seq": seq, "mode": self.modes(seq)} for seq in seqs])
+            self.fired.extend(seqs)
+
     def start(self, start: int, stop: int) -> "Producer":
         self._thread = threading.Thread(target=self.fire_range, args=(start, stop), daemon=True)
         self._thread.start()
@@ -227,6 +247,21 @@ class Producer:
 
     def close(self) -> None:
         self.bus.close()
+
+
+def settle(runners: "Runners", client: redis.Redis, expected: set[int], timeout: float,
+           since: Optional[float] = None, interval: float = 0.25) -> float:
+    """Wait until every expected seq is handled (or dead-lettered) and nothing is pending;
+    return the seconds from ``since`` (the end of the fault; default now) to that point."""
+    started = time.monotonic() if since is None else since
+
+    def done() -> bool:
+        handled = runners.handled()
+        dead = dead_seqs(client)
+        return all(handled[s] or s in dead for s in expected) and pending_count(client) == 0
+
+    wait_for(done, timeout, interval=interval)
+    return time.monotonic() - started
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
@@ -248,7 +283,7 @@ def dead_seqs(client: redis.Redis) -> set[int]:
     for fields in dead_letters(client):
         try:
             seqs.add(int(json.loads(fields[b":seq"])))
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, RecursionError):
             pass
     return seqs
 
@@ -262,8 +297,10 @@ def pending_count(client: redis.Redis) -> int:
 
 def account(name: str, expected: set[int], handled: collections.Counter, client: redis.Redis,
             dead_expected: set[int] = frozenset(), recover_seconds: Optional[float] = None,
-            fired: Optional[int] = None) -> ScenarioResult:
-    """Compare what was expected to be handled with what was; record the row."""
+            fired: Optional[int] = None, reported_lost: int = 0) -> ScenarioResult:
+    """Compare what was expected to be handled with what was; record the row. ``lost``
+    counts the events neither handled, nor dead-lettered, nor among the ``reported_lost``
+    the runners reported (a loss reported is accounted for, one not reported is lost)."""
     dead = dead_letters(client)
     dead_set = dead_seqs(client)
     missing = {seq for seq in expected if handled[seq] == 0 and seq not in dead_set}
@@ -273,9 +310,10 @@ def account(name: str, expected: set[int], handled: collections.Counter, client:
         handled=sum(1 for seq in expected if handled[seq] > 0),
         duplicates=sum(count - 1 for count in handled.values() if count > 1),
         dead_lettered=len(dead),
-        lost=len(missing),
+        lost=max(len(missing) - reported_lost, 0),
         pending_left=pending_count(client),
         recover_seconds=recover_seconds,
+        reported_lost=reported_lost,
     )
     RESULTS.append(result)
     return result

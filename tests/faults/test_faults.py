@@ -14,7 +14,8 @@ import pytest
 
 from lightbus_sync.testing.redis_server import RedisServer
 
-from .harness import STREAM, Producer, Runners, account, dead_letters, dead_seqs, pending_count, wait_for
+from .harness import STREAM, Producer, Runners, account, dead_letters, wait_for
+from .harness import settle as _settle
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -25,20 +26,6 @@ def server(tmp_path):
         if not srv.is_running():
             srv.start()
         yield srv
-
-
-def _settle(runners: Runners, client, expected: set[int], timeout: float, since: float | None = None) -> float:
-    """Wait until every expected seq is handled (or dead-lettered) and nothing is pending;
-    return the seconds from ``since`` (the end of the fault; default now) to that point."""
-    started = time.monotonic() if since is None else since
-
-    def done() -> bool:
-        handled = runners.handled()
-        dead = dead_seqs(client)
-        return all(handled[s] or s in dead for s in expected) and pending_count(client) == 0
-
-    wait_for(done, timeout, interval=0.25)
-    return time.monotonic() - started
 
 
 def test_kill_one_of_three_runners_every_second(server, tmp_path):

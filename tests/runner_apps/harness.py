@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -48,6 +49,22 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}", pytrace=False)
         time.sleep(interval)
+
+
+class Calls:
+    """What handlers were called with, from any thread."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.lock = threading.Lock()
+
+    def add(self, item) -> None:
+        with self.lock:
+            self.items.append(item)
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self.items)
 
 
 def pending_count(client, stream: str, group: str) -> int:

@@ -2,7 +2,8 @@
 
 Its handler appends each handled `seq` to a per-process log file with one unbuffered
 write (it survives kill -9), so the test can count what was handled and how often.
-Behaviour is set through FAULT_* environment variables.
+Behaviour is set through FAULT_* environment variables (FAULT_AUDIT_LISTENER adds a second
+listener, so a second consumer group).
 """
 
 import os
@@ -34,7 +35,13 @@ def handle(seq: int, mode: str) -> None:
     os.write(_log, f"{seq}\n".encode())
 
 
+def audit(seq: int, mode: str) -> None:
+    pass
+
+
 def before_server_start() -> None:
+    if os.environ.get("FAULT_AUDIT_LISTENER"):  # a second consumer group: faults-audit
+        bus.faults.work.listen(audit, listener_name="audit", since="0")
     bus.faults.work.listen(
         handle,
         listener_name="worker",
