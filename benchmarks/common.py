@@ -144,9 +144,11 @@ def lightbus_sync_command() -> list[str]:
 
 
 class RunnerProcess:
-    """``lightbus-sync run --bus benchmarks.apps.drain_bus`` as a subprocess."""
+    """``lightbus-sync run --bus benchmarks.apps.drain_bus`` as a subprocess; with
+    ``processes`` > 1, ``--processes N`` (a parent and N runner processes, consumers
+    ``<process_name>-<k>``)."""
 
-    def __init__(self, ctx, service_name: str, process_name: str, threads: int = 8) -> None:
+    def __init__(self, ctx, service_name: str, process_name: str, threads: int = 8, processes: int = 1) -> None:
         env = dict(os.environ)
         # After any PYTHONPATH given (a --ref snapshot must stay first).
         env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), ctx.repo_root) if p)
@@ -161,7 +163,11 @@ class RunnerProcess:
             "--threads", str(threads),
             "--shutdown-timeout", "5",
         ]
+        if processes > 1:
+            self.command += ["--processes", str(processes)]
         self.process_name = process_name
+        #: The consumer names this command's runners read as.
+        self.consumers = [process_name] if processes == 1 else [f"{process_name}-{k}" for k in range(processes)]
         self.popen = subprocess.Popen(
             self.command, cwd=ctx.repo_root, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -219,7 +225,7 @@ def wait_for_consumers(client: redis.Redis, stream: str, group: str, runners: li
                        timeout: float = 30.0) -> None:
     """Until every runner's consumer exists in the group (its reader has issued its
     first XREADGROUP, so it is fully started)."""
-    wanted = {r.process_name for r in runners}
+    wanted = {name for r in runners for name in r.consumers}
     deadline = time.monotonic() + timeout
     while not wanted <= consumer_names(client, stream, group):
         for runner in runners:
@@ -246,12 +252,21 @@ def process_tree_rss(pid: int) -> int:
         return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by ``pid`` (0 if gone)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds used so far by ``pid`` (0 if gone), and with
+    ``children`` by its live descendants too."""
     import psutil
 
     try:
-        times = psutil.Process(pid).cpu_times()
-        return times.user + times.system
+        proc = psutil.Process(pid)
+        times = proc.cpu_times()
+        total = times.user + times.system
+        for child in proc.children(recursive=True) if children else ():
+            try:
+                t = child.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
     except psutil.Error:
         return 0.0

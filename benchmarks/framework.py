@@ -81,6 +81,10 @@ class Variant:
     quick_reps: Optional[int] = None
     #: False: no ratio to the baseline (it measures something else, e.g. another rate).
     ratio_to_baseline: bool = True
+    #: "The limit" of this variant, in baselines: 1 when the baseline is the bare
+    #: redis-py loop doing the same work; N for N threads or processes over a 1-thread or
+    #: 1-process baseline (perfect scaling); None: no limit (no "of limit" figure).
+    limit: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,20 @@ class Case:
     parameters: dict[str, Any] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
 
+    #: True when the baseline is a bare redis-py loop doing the same Redis work: every
+    #: variant's limit is then 1 baseline unless it says otherwise.
+    bare_baseline: bool = True
+
     @property
     def baseline(self) -> Optional[Variant]:
         return next((v for v in self.variants if v.baseline), None)
+
+    def limit_of(self, variant: Variant) -> Optional[float]:
+        if variant.baseline or not variant.ratio_to_baseline:
+            return None
+        if variant.limit is not None:
+            return variant.limit
+        return 1.0 if self.bare_baseline else None
 
 
 @dataclass
@@ -239,6 +254,19 @@ def run_case(case: Case, ctx: Context, log: Callable[[str], None]) -> dict[str, 
                 theirs = base_metrics.get(metric.key)
                 if metric.ratio and mine and theirs and theirs["median"]:
                     ratios.setdefault(variant.name, {})[metric.key] = mine["median"] / theirs["median"]
+    # "Of limit": how close each variant gets to its limit (1.0 = at the limit), for
+    # rates ratio / limit; for lower-is-better figures (latency, CPU) baseline / variant.
+    of_limit: dict[str, dict[str, float]] = {}
+    for variant in case.variants:
+        limit = case.limit_of(variant)
+        for key, ratio in ratios.get(variant.name, {}).items():
+            metric = next(m for m in case.metrics if m.key == key)
+            if limit is None or ratio <= 0:
+                continue
+            if metric.higher_is_better:
+                of_limit.setdefault(variant.name, {})[key] = ratio / limit
+            elif limit == 1.0:
+                of_limit.setdefault(variant.name, {})[key] = 1 / ratio
     targets = []
     for target in case.targets:
         if target.absolute:
@@ -270,6 +298,7 @@ def run_case(case: Case, ctx: Context, log: Callable[[str], None]) -> dict[str, 
         "baseline": base.name if base else None,
         "variants": variants,
         "ratios": ratios,
+        "of_limit": of_limit,
         "targets": targets,
         "comparisons": comparisons,
         "errors": errors,
@@ -292,8 +321,8 @@ def _variant_reps(variant: Variant, ctx: Context, case_reps: int) -> int:
 
 
 def format_table(cases: list[Case], results: dict[str, dict]) -> str:
-    """One row per (case, variant, metric): median, min, max, ratio, target."""
-    header = ("case", "variant", "metric", "median", "min", "max", "ratio", "target")
+    """One row per (case, variant, metric): median, min, max, ratio, of limit, target."""
+    header = ("case", "variant", "metric", "median", "min", "max", "ratio", "of limit", "target")
     rows: list[tuple[str, ...]] = []
     notes: list[str] = []
     for case in cases:
@@ -306,7 +335,7 @@ def format_table(cases: list[Case], results: dict[str, dict]) -> str:
             data = result["variants"][variant.name]["metrics"]
             skipped = result["variants"][variant.name].get("skipped")
             if skipped or not data:
-                rows.append((case.name if first else "", variant.name, "(not run)", "-", "-", "-", "",
+                rows.append((case.name if first else "", variant.name, "(not run)", "-", "-", "-", "", "",
                              "see below" if skipped else "failed: see the ERROR lines"))
                 if skipped:
                     notes.append(f"{case.name}: {variant.name}: {skipped}")
@@ -321,6 +350,8 @@ def format_table(cases: list[Case], results: dict[str, dict]) -> str:
                     ratio_text = "(base)"
                 else:
                     ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
+                limit = result.get("of_limit", {}).get(variant.name, {}).get(metric.key)
+                limit_text = f"{limit:.2f}" if limit is not None else ""
                 target = targets.get((variant.name, metric.key))
                 target_text = ""
                 if target is not None:
@@ -334,6 +365,7 @@ def format_table(cases: list[Case], results: dict[str, dict]) -> str:
                     metric.format(s["min"]),
                     metric.format(s["max"]),
                     ratio_text,
+                    limit_text,
                     target_text,
                 ))
                 first = False
@@ -343,7 +375,7 @@ def format_table(cases: list[Case], results: dict[str, dict]) -> str:
             notes.append(f"{case.name}: ERROR {error}")
         rows.append(("",) * len(header))
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
-    numeric = {3, 4, 5, 6}
+    numeric = {3, 4, 5, 6, 7}
 
     def line(cells: tuple[str, ...]) -> str:
         return "  ".join(

@@ -168,6 +168,7 @@ class Bus:
         with self._lock:
             self._registered[definition.name] = definition
             self._api_clients.pop(definition.name, None)
+            self.__dict__.pop(definition.name, None)  # the attribute cached by __getattr__
         return api_class
 
     def known_api_names(self) -> list[str]:
@@ -255,7 +256,12 @@ class Bus:
     def __getattr__(self, name: str) -> BusPath:
         if name.startswith("_"):
             raise AttributeError(name)
-        return _resolve(self, name)
+        found = _resolve(self, name)
+        if isinstance(found, ApiClient):
+            # bus.api() keeps this client until register() replaces it (which drops this
+            # too): from now on ``bus.<name>`` is a plain attribute, not a look-up.
+            self.__dict__[name] = found
+        return found
 
     # --- transports --------------------------------------------------------------------
 
@@ -393,6 +399,18 @@ class ApiNamespace:
         return _resolve(self._bus, f"{self._prefix}.{name}")
 
 
+class _InstanceFirst:
+    """A read-only property that an instance attribute of the same name hides (a
+    ``property`` would hide the instance's)."""
+
+    def __init__(self, getter: Callable[[Any], Any]) -> None:
+        self._getter = getter
+        self.__doc__ = getter.__doc__
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        return self if instance is None else self._getter(instance)
+
+
 class ApiClient:
     """``bus.auth``: gives the API's events as attributes (``bus.auth.user_created``)."""
 
@@ -400,8 +418,12 @@ class ApiClient:
         self._bus = bus
         self._definition = definition
         self._events: dict[str, EventClient[...]] = {}
+        # An event called `event` or `definition` (a Lightbus API may have one) wins
+        # over this class's attributes of that name: `bus.api.event.fire()` works.
+        for name in _SHADOWED & set(definition.events):
+            self.__dict__[name] = ApiClient.event(self, name)
 
-    @property
+    @_InstanceFirst
     def definition(self) -> ApiDefinition:
         return self._definition
 
@@ -415,20 +437,12 @@ class ApiClient:
             self._events[name] = client
         return client
 
-    def __getattribute__(self, name: str) -> Any:
-        # An event called `event` or `definition` (a Lightbus API may have one) wins
-        # over this class's attributes of that name: `bus.api.event.fire()` works.
-        if name in _SHADOWED:
-            definition = object.__getattribute__(self, "_definition")
-            if name in definition.events:
-                return ApiClient.event(self, name)
-        return object.__getattribute__(self, name)
-
     def __getattr__(self, name: str) -> BusPath:
         if name.startswith("_"):
             raise AttributeError(name)
         if name in self._definition.events:
-            return cast(BusPath, ApiClient.event(self, name))
+            client = self.__dict__[name] = ApiClient.event(self, name)  # a plain attribute from now on
+            return cast(BusPath, client)
         nested = f"{self._definition.name}.{name}"
         if any(n == nested or n.startswith(nested + ".") for n in self._bus.known_api_names()):
             return _resolve(self._bus, nested)

@@ -64,7 +64,7 @@ def _setup_logging(level: str, fmt: str) -> None:
 
 def command_run(args: argparse.Namespace) -> int:
     """Run a bus's listeners until SIGTERM/SIGINT (the bus module's, or ``args.load_bus()``'s)."""
-    from . import systemd
+    from . import supervisor, systemd
     from .bus_module import import_bus_module
     from .runner import Runner
 
@@ -84,6 +84,9 @@ def command_run(args: argparse.Namespace) -> int:
     apply_environment(args)
     loader = getattr(args, "load_bus", None)
     try:
+        processes = supervisor.processes_wanted(args)
+        if processes > 1:
+            return supervisor.run_supervisor(args, processes)
         module, bus = loader() if loader is not None else import_bus_module(args.bus)
     except BusModuleNotFound as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
@@ -114,10 +117,12 @@ def command_run(args: argparse.Namespace) -> int:
             bus, threads=args.threads, prefetch=args.prefetch, shutdown_timeout=args.shutdown_timeout,
             listener_names=args.listener or None,
         )
-        if args.metrics_port is not None:
+        # A supervised child writes its metrics for the parent to serve (multiprocess mode).
+        shared_metrics = supervisor.is_child() and bool(os.environ.get(supervisor.ENV_METRICS_DIR))
+        if args.metrics_port is not None or shared_metrics:
             from .metrics import instrument
 
-            metrics = instrument(bus, runner)
+            metrics = instrument(bus, runner, multiprocess=shared_metrics)
             if bus.config.bus.outbox.url is not None:
                 metrics.attach_outbox(bus.config.bus.outbox.url)
     except LightbusError as exc:
@@ -126,6 +131,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     watchdog = systemd.watchdog_interval()
     tick = min(watchdog, 5.0) if watchdog else 5.0
+    if supervisor.is_child():
+        tick = min(tick, supervisor.CHILD_STATUS_INTERVAL)
     last_ping: Optional[float] = None
     last_status = ""
 
@@ -168,6 +175,8 @@ def command_run(args: argparse.Namespace) -> int:
             runner.stop(min(runner.shutdown_timeout, 5))
             return EXIT_FAILED
         ping_watchdog()
+        if shared_metrics:
+            metrics.refresh()
         status = runner.status_line()
         if status != last_status:
             systemd.notify("STATUS=" + status)
@@ -267,6 +276,8 @@ def add_run_arguments(run: argparse.ArgumentParser, bus_module: bool = True) -> 
     run.add_argument("--log-level", type=log_level, default=argparse.SUPPRESS,
                      help="as the global --log-level (Lightbus's place for it)")
     run.add_argument("--threads", "-t", type=int, help="worker threads (default 8)")
+    run.add_argument("--processes", type=int, help="runner processes, each with --threads threads, started and "
+                     "restarted by this one (default 1; config bus.runner.processes)")
     run.add_argument("--prefetch", type=int, help="entries read ahead of the workers (default: the larger of 2 x threads and 2 x batch_size)")
     run.add_argument("--shutdown-timeout", type=float, help="seconds to drain on SIGTERM (default 30)")
     run.add_argument("--listener", action="append", help="run only this listener (repeatable)")
@@ -316,8 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv  # what a supervisor (run --processes N) gives its children
+    return run_parsed(args)
+
+
+def run_parsed(args: argparse.Namespace) -> int:
+    """Run the command of parsed arguments, with logging set up; its exit code."""
     _setup_logging(args.log_level, args.log_format)
     try:
         return int(args.func(args))

@@ -342,6 +342,9 @@ class RunnerConfig:
     threads: int = attrs.field(default=8, validator=_positive)
     prefetch: Optional[int] = attrs.field(default=None, validator=_positive)
     shutdown_timeout: float = attrs.field(default=30.0, validator=_non_negative)
+    #: ``lightbus-sync run``: runner processes, each with ``threads`` threads (> 1: a
+    #: supervising parent starts and restarts them; see lightbus_sync.supervisor).
+    processes: int = attrs.field(default=1, validator=_positive)
 
 
 def _database_url(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:

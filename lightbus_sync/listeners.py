@@ -59,19 +59,44 @@ def _cast_plan(tp: Any) -> Structurer:
     return lambda value: wire_converter.structure(value, tp)
 
 
+#: In ``EventBinding.exact``: a parameter whose cast takes any value as it is.
+_ANY_VALUE = object()
+_MISSING = object()
+
+
+def _exact_type(tp: Any) -> Any:
+    """The one JSON-decoded type that ``_cast_plan(tp)`` returns unchanged (``_ANY_VALUE``
+    for any value), or None when casting may change or refuse every value."""
+    tp = parameter_types.normalize(tp)
+    if tp is Any or tp is object:
+        return _ANY_VALUE
+    return tp if tp in (str, int, float, bool) else None
+
+
 @attrs.frozen
 class EventBinding:
-    """How one event's parameters reach one handler: the cast for each parameter."""
+    """How one event's parameters reach one handler: the cast for each parameter.
+    ``exact``: when every parameter has an ``_exact_type``, those (declaration order);
+    an entry holding every parameter with exactly its type needs no cast at all."""
 
     definition: EventDefinition
     casts: Mapping[str, Structurer]
     defaults: Mapping[str, Any]
     required: frozenset[str]
+    exact: Optional[Mapping[str, Any]] = attrs.field(default=None, eq=False)
 
     def structure(self, raw: RawEvent, cast_values: bool = True) -> dict[str, Any]:
         """Incoming checks: no unknown parameter, every required one present, every value
         castable. Raises InvalidIncomingEvent naming the parameter."""
         parameters = raw.parameters
+        exact = self.exact
+        if cast_values and exact is not None and len(parameters) == len(exact):
+            for name, value in parameters.items():
+                wanted = exact.get(name, _MISSING)
+                if wanted is _MISSING or (wanted is not _ANY_VALUE and type(value) is not wanted):
+                    break
+            else:  # every parameter there, none unknown, each already of its type
+                return {name: parameters[name] for name in exact}
         unknown = [name for name in parameters if name not in self.casts]
         if unknown:
             raise InvalidIncomingEvent(
@@ -277,6 +302,7 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
         )
     hints = _handler_hints(handler)
     casts: dict[str, Structurer] = {}
+    exact: Optional[dict[str, Any]] = {}
     for parameter in definition.parameters:
         target = parameter.type
         richer = hints.get(parameter.name)
@@ -287,9 +313,15 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
             except LightbusError:
                 pass
         casts[parameter.name] = _cast_plan(target)
+        kind = _exact_type(target)
+        if exact is not None:
+            if kind is None:
+                exact = None
+            else:
+                exact[parameter.name] = kind
     defaults = {p.name: p.default for p in definition.parameters if not p.is_required}
     required_params = frozenset(p.name for p in definition.parameters if p.is_required)
-    return wants_message, EventBinding(definition, casts, defaults, required_params)
+    return wants_message, EventBinding(definition, casts, defaults, required_params, exact)
 
 
 class ListenerRegistry:

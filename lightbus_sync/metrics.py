@@ -50,12 +50,19 @@ are counted in the database at scrape time, and left out of a scrape it does not
 The group gauges (labels: listener, group, stream) are read from Redis at scrape time,
 through the runner's own transport; if Redis does not answer they are left out of that
 scrape (and logged at debug level) rather than failing it.
+
+Several processes, one ``/metrics`` (``lightbus-sync run --processes N``): with
+``instrument(..., multiprocess=True)`` in each child and ``$PROMETHEUS_MULTIPROC_DIR``
+set, counters and histograms go to prometheus_client's multiprocess files, and the
+gauges above are copied there by ``refresh()`` (the child calls it every second):
+``events_in_flight`` is summed over the live processes, the group gauges are the
+highest any live process read (they all read the same group).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional, cast
 
 from .errors import ConfigurationError
 from .observers import DeliveryInfo, Observer
@@ -200,11 +207,46 @@ class _FireCounter(Observer):
         self._metrics.fired.labels(message.api_name, message.event_name).inc()
 
 
+class _SharedGauges:
+    """The collector's gauges as multiprocess-mode Gauges, set by ``refresh()``: a
+    parent serving several processes' files cannot call a child's collector."""
+
+    _MODES = {"events_in_flight": "livesum", "group_pending": "livemax", "group_lag": "livemax"}
+
+    def __init__(self, collector: _RunnerCollector) -> None:
+        self._collector = collector
+        self._gauges: dict[str, Any] = {}
+        self._labels: dict[str, list[str]] = {}
+        for family in collector.describe():
+            short = family.name[len(PREFIX) + 1:]
+            self._labels[family.name] = ["listener"] if short == "events_in_flight" else ["listener", "group", "stream"]
+            self._gauges[family.name] = prometheus_client.Gauge(
+                family.name, family.documentation, self._labels[family.name],
+                multiprocess_mode=cast(Any, self._MODES[short]), registry=None)
+        self._shown: dict[str, set[tuple[str, ...]]] = {name: set() for name in self._gauges}
+
+    def refresh(self) -> None:
+        for family in self._collector.collect():
+            gauge = self._gauges[family.name]
+            shown = set()
+            for sample in family.samples:
+                labels = tuple(sample.labels[name] for name in self._labels[family.name])
+                gauge.labels(*labels).set(sample.value)
+                shown.add(labels)
+            for gone in self._shown[family.name] - shown:  # e.g. a lag Redis can no longer tell
+                gauge.remove(*gone)
+            self._shown[family.name] = shown
+
+
 class BusMetrics(Observer):
     """The metrics of one bus and its runner(s), registered in one registry. It is the
-    observer of the runners it is attached to."""
+    observer of the runners it is attached to.
 
-    def __init__(self, registry: Any = None) -> None:
+    ``multiprocess=True``: for a process whose metrics another process serves
+    (prometheus_client's multiprocess mode, ``$PROMETHEUS_MULTIPROC_DIR``); call
+    ``refresh()`` now and then to publish the gauges."""
+
+    def __init__(self, registry: Any = None, *, multiprocess: bool = False) -> None:
         _require_prometheus()
         self.registry = prometheus_client.REGISTRY if registry is None else registry
         self._server: Any = None
@@ -233,7 +275,11 @@ class BusMetrics(Observer):
                 f"{PREFIX}_handler_duration_seconds", "Handler run time", ["listener"],
                 buckets=DURATION_BUCKETS, registry=self.registry)
             self._collector = _RunnerCollector()
-            self.registry.register(self._collector)
+            self._shared: Optional[_SharedGauges] = None
+            if multiprocess:
+                self._shared = _SharedGauges(self._collector)
+            else:
+                self.registry.register(self._collector)
         except ValueError as exc:  # "Duplicated timeseries in CollectorRegistry"
             raise ConfigurationError(
                 f"lightbus_sync metrics are already registered in this registry ({exc}): instrument "
@@ -285,6 +331,14 @@ class BusMetrics(Observer):
     def on_lost(self, listener: str, stream: str, count: int) -> None:
         self.lost.labels(listener, stream).inc(count)
 
+    def refresh(self) -> None:
+        """Publish the gauges read at scrape time (multiprocess mode; else a no-op)."""
+        if self._shared is not None:
+            try:
+                self._shared.refresh()
+            except Exception:
+                logger.exception("metrics: refreshing the gauges failed")
+
     def serve(self, port: int, host: str = "0.0.0.0") -> Any:
         """Serve this registry on ``http://host:port/metrics`` from a daemon thread."""
         try:
@@ -303,10 +357,12 @@ class BusMetrics(Observer):
             server.server_close()
 
 
-def instrument(bus: "Bus", runner: Optional["Runner"] = None, registry: Any = None) -> BusMetrics:
+def instrument(bus: "Bus", runner: Optional["Runner"] = None, registry: Any = None, *,
+               multiprocess: bool = False) -> BusMetrics:
     """Register lightbus_sync's metrics for ``bus`` (and ``runner``) in ``registry``
-    (default: prometheus_client's global ``REGISTRY``); return the ``BusMetrics``."""
-    metrics = BusMetrics(registry).attach_bus(bus)
+    (default: prometheus_client's global ``REGISTRY``); return the ``BusMetrics``.
+    ``multiprocess``: see ``BusMetrics``."""
+    metrics = BusMetrics(registry, multiprocess=multiprocess).attach_bus(bus)
     if runner is not None:
         metrics.attach_runner(runner)
     return metrics

@@ -77,6 +77,14 @@ def is_permanent(exc: BaseException) -> bool:
     return False
 
 
+def _xadd_command(stream: str, fields: Mapping[str, str], max_length: Optional[int]) -> list[Any]:
+    """``XADD stream [MAXLEN ~ n] * field value ...`` as a command's arguments."""
+    command: list[Any] = ["XADD", stream, "MAXLEN", "~", max_length, "*"] if max_length else ["XADD", stream, "*"]
+    for item in fields.items():
+        command += item
+    return command
+
+
 class RedisTransport:
     """One Redis URL: its client, and the commands the bus sends to it."""
 
@@ -183,13 +191,16 @@ class RedisTransport:
         """
         if replication is not None:
             return self.add_events([(stream, fields)], max_length, timeout, replication)[0]
-        client = self.client
-        maxlen = max_length or None
+        command = _xadd_command(stream, fields, max_length)
+        if self.is_cluster:
+            client = self.client
 
-        def xadd() -> Any:
-            return client.xadd(stream, cast(Any, fields), maxlen=maxlen, approximate=True)
+            def xadd() -> Any:
+                return client.execute_command(*command)
 
-        entry_id = self.call_with_retry(f"XADD {stream}", xadd, timeout)
+            entry_id = self.call_with_retry(f"XADD {stream}", xadd, timeout)
+        else:
+            entry_id = self.call_with_retry(f"XADD {stream}", lambda: self._send_commands([command])[0], timeout)
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
     def add_events(
@@ -204,25 +215,46 @@ class RedisTransport:
 
         On a transient failure the whole batch is re-sent (same event ids).
         """
+        if replication is None:
+            return self._add_events_unreplicated(items, max_length, timeout)
         maxlen = max_length or None
-        client = self.client if replication is None else self.waiting_client(replication)
+        client = self.waiting_client(replication)
 
         def pipelined_xadd() -> list[Any]:
             with client.pipeline(transaction=False) as pipe:
                 for stream, fields in items:
                     pipe.xadd(stream, cast(Any, fields), maxlen=maxlen, approximate=True)
-                if replication is not None:
-                    replication.add_to(pipe)
+                replication.add_to(pipe)
                 return pipe.execute()
 
         what = f"XADD {items[0][0]}" if len(items) == 1 else f"XADD x{len(items)} (pipelined)"
         replies = self.call_with_retry(what, self._replicated(pipelined_xadd, replication), timeout)
         waits = replies[len(items):]
         ids = [as_text(i) for i in replies[:len(items)]]
-        if replication is not None:
-            replication.check(waits, [str(fields.get("id", "?")) for _, fields in items],
-                              f"Redis at {self.safe_url}, stream {items[0][0]}", ids)
+        replication.check(waits, [str(fields.get("id", "?")) for _, fields in items],
+                          f"Redis at {self.safe_url}, stream {items[0][0]}", ids)
         return ids
+
+    def _add_events_unreplicated(
+        self, items: Sequence[tuple[str, Mapping[str, str]]], max_length: Optional[int], timeout: float
+    ) -> list[str]:
+        """``add_events`` without a replication wait: the commands written straight to a pooled
+        connection (a pipeline on a cluster), skipping redis-py's per-command layers."""
+        commands = [_xadd_command(stream, fields, max_length) for stream, fields in items]
+        if self.is_cluster:
+            client = self.client
+
+            def pipelined_xadd() -> list[Any]:
+                with client.pipeline(transaction=False) as pipe:
+                    for command in commands:
+                        pipe.execute_command(*command)
+                    return pipe.execute()
+
+            ids = self.call_with_retry(f"XADD x{len(items)} (pipelined)", pipelined_xadd, timeout)
+        else:
+            ids = self.call_with_retry(f"XADD x{len(items)} (pipelined)", lambda: self._send_commands(commands),
+                                       timeout)
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     def waiting_client(self, replication: ReplicaWait) -> redis.Redis:
         """A client whose socket timeout leaves room for ``replication``'s wait. Raises
@@ -275,6 +307,37 @@ class RedisTransport:
 
         ids = self.call_with_retry(f"outbox relay to {stream}", publish, timeout)
         return [(i.decode() if isinstance(i, bytes) else i) or None for i in ids]
+
+    def _send_commands(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` on one pooled connection in one write and read every reply:
+        a pipeline without redis-py's per-command bookkeeping, which costs more CPU
+        than the XADDs themselves (single Redis only; replies as redis-py reads them, no
+        response callbacks). An error reply raises once every reply is read (the
+        connection stays in step); any other failure drops the connection."""
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        in_step = False
+        try:
+            if len(commands) == 1:
+                connection.send_command(*commands[0])
+            else:
+                connection.send_packed_command(connection.pack_commands(commands))
+            replies: list[Any] = []
+            error: Optional[redis.ResponseError] = None
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:
+                    error = error or exc
+                    replies.append(exc)
+            in_step = True
+            if error is not None:
+                raise error
+            return replies
+        finally:
+            if not in_step:
+                connection.disconnect()
+            pool.release(connection)
 
     # --- schemas ---------------------------------------------------------------------
 

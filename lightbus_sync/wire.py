@@ -84,7 +84,7 @@ def encode_event(
 
 def entry_size(fields: Mapping[Any, Any]) -> int:
     """Bytes of an entry's field names and values (str counted as UTF-8 for ASCII text)."""
-    return sum(len(key) + len(value) for key, value in fields.items())
+    return sum(map(len, fields)) + sum(map(len, fields.values()))
 
 
 @attrs.frozen
@@ -104,6 +104,57 @@ def is_noop(fields: Mapping[bytes, bytes]) -> bool:
     return len(fields) == 1 and fields.get(b"") == b""
 
 
+#: Field name (bytes) -> (kind, name) for the names seen so far: the few names of a
+#: bus's events, decoded once instead of once per entry.
+_PARAMETER, _METADATA, _TRACE, _SKIPPED = range(4)
+_FIELD_NAMES: dict[bytes, tuple[int, str]] = {}
+_FIELD_NAMES_MAX = 10_000
+_scan_string = json.decoder.scanstring  # type: ignore[attr-defined]  # in CPython, not in typeshed
+_JSON_LITERALS = {"true": True, "false": False, "null": None}
+
+
+def _field_name(raw_key: bytes) -> tuple[int, str]:
+    """(kind, name) of a field. Raises MalformedEntry."""
+    try:
+        return _FIELD_NAMES[raw_key]
+    except KeyError:
+        pass
+    try:
+        key = raw_key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedEntry(f"field {raw_key!r} is not valid UTF-8") from None
+    if key.startswith(PARAMETER_PREFIX):
+        known = (_PARAMETER, key[1:])
+    elif key in METADATA_FIELDS:
+        known = (_METADATA, key)
+    elif key in _IGNORED_FIELDS:
+        known = (_SKIPPED, key)  # as Lightbus's ByFieldMessageDeserializer does
+    elif key in TRACE_FIELDS:
+        known = (_TRACE, key)
+    else:
+        raise MalformedEntry(f"unknown metadata field {key!r} (a Lightbus consumer would stop on it too)")
+    if len(_FIELD_NAMES) < _FIELD_NAMES_MAX:
+        _FIELD_NAMES[raw_key] = known
+    return known
+
+
+def decode_json(value: str) -> Any:
+    """``json.loads(value)``, with cheaper paths for a whole string, a literal and a
+    plain integer (what most parameters hold); the same result, the same errors."""
+    first = value[:1]
+    if first == '"':
+        text, end = _scan_string(value, 1)
+        if end == len(value):
+            return text
+    elif first.isdigit() and value.isdigit() and value.isascii() and (first != "0" or len(value) == 1):
+        return int(value)
+    else:
+        literal = _JSON_LITERALS.get(value, _JSON_LITERALS)
+        if literal is not _JSON_LITERALS:
+            return literal
+    return json.loads(value)
+
+
 def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
     """Decode an entry's fields. Raises MalformedEntry naming what is wrong, whatever
     goes wrong (a JSON value nested too deeply to decode names its RecursionError)."""
@@ -113,32 +164,24 @@ def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
     parameters: dict[str, Any] = {}
     trace: Optional[dict[str, str]] = None
     for raw_key, raw_value in fields.items():
+        kind, name = _field_name(raw_key)
         try:
-            key = raw_key.decode("utf-8")
             value = raw_value.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedEntry(f"field {raw_key!r} is not valid UTF-8") from None
-        if key.startswith(PARAMETER_PREFIX):
+        if kind == _PARAMETER:
             try:
-                parameters[key[1:]] = json.loads(value)
+                parameters[name] = decode_json(value)
             except ValueError as exc:
-                raise MalformedEntry(f"parameter {key[1:]!r} is not valid JSON: {exc}") from None
+                raise MalformedEntry(f"parameter {name!r} is not valid JSON: {exc}") from None
             except Exception as exc:  # RecursionError (deep nesting), MemoryError, ...
-                raise MalformedEntry(
-                    f"parameter {key[1:]!r} cannot be decoded: {type(exc).__name__}: {exc}"
-                ) from None
-        elif key in METADATA_FIELDS:
-            metadata[key] = value
-        elif key in _IGNORED_FIELDS:
-            continue  # as Lightbus's ByFieldMessageDeserializer does
-        elif key in TRACE_FIELDS:
+                raise MalformedEntry(f"parameter {name!r} cannot be decoded: {type(exc).__name__}: {exc}") from None
+        elif kind == _METADATA:
+            metadata[name] = value
+        elif kind == _TRACE:
             if trace is None:
                 trace = {}
-            trace[key] = value
-        else:
-            raise MalformedEntry(
-                f"unknown metadata field {key!r} (a Lightbus consumer would stop on it too)"
-            )
+            trace[name] = value
     missing = [f for f in METADATA_FIELDS if not metadata.get(f)]
     if missing:
         raise MalformedEntry(f"missing metadata field(s): {', '.join(missing)}")

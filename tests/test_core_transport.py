@@ -331,3 +331,22 @@ def test_frozen_longer_than_the_fire_timeout_raises_never_silently_loses(make_bu
     message = bus.core_transport.happened.fire(worker=1, seq=3, text="after")
     with fresh_redis_server.client() as client:
         assert _entries(client)[message.stream_id][0] == message.id
+
+
+def test_an_error_reply_in_a_pipelined_write_raises_and_leaves_the_connection_in_step(
+        make_bus, redis_url, redis_client):
+    bus = make_bus(redis_url)
+    transport = bus.transport_for("core_transport")
+    redis_client.set("not-a-stream", "x")
+    fields = {"id": "e1", "api_name": "core_transport", "event_name": "happened", "version": "1", ":seq": "1"}
+    with pytest.raises(TransportError, match="WRONGTYPE"):
+        transport.add_events([(STREAM, fields), ("not-a-stream", fields), (STREAM, fields)], None, 2)
+    # The replies after the error were read: the pooled connection answers the next
+    # command with its own reply, not a stale one.
+    assert redis_client.xlen(STREAM) == 2
+    entry_id = transport.add_event(STREAM, fields, 10, 2)
+    assert redis_client.xrange(STREAM)[-1][0].decode() == entry_id
+    with pytest.raises(TransportError, match="WRONGTYPE"):
+        transport.add_event("not-a-stream", fields, None, 2)
+    ids = transport.add_events([(STREAM, fields), (STREAM, fields)], None, 2)
+    assert [e[0].decode() for e in redis_client.xrange(STREAM)[-2:]] == ids

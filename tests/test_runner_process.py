@@ -14,15 +14,15 @@ import sys
 import textwrap
 import time
 
-import pytest
 
-import lightbus_sync
 from runner_apps.harness import (  # noqa: F401 (fixtures)
     APPS_DIR,
     REPO_ROOT,
     consumer_names,
     fast_config,
+    lines,
     pending_count,
+    producer,
     run_cli,
     run_process,
     wait_until,
@@ -31,18 +31,6 @@ from runner_apps.runner_api import RunnerTestApi  # noqa: F401 (defines the API)
 from runner_apps.seed_auth_api import AuthApi  # noqa: F401 (defines the seed's API)
 
 STREAM = "runner_test.*:stream"
-
-
-@pytest.fixture
-def producer(redis_url):
-    bus = lightbus_sync.create(redis_url=redis_url, service_name="producer", process_name="producer",
-                               config=fast_config())
-    yield bus
-    bus.close()
-
-
-def lines(client, key: str) -> list[str]:
-    return [line.decode() for line in client.lrange(key, 0, -1)]
 
 
 # --- the bus module ------------------------------------------------------------------------

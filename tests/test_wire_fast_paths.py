@@ -24,3 +24,67 @@ def test_event_ids_are_canonical_random_uuids():
 def test_parameter_json_matches_the_general_encoder(value):
     fields = encode_event("id", "api", "event", 1, {"p": value})
     assert fields[":p"] == json.dumps(value, sort_keys=True)
+
+
+@pytest.mark.parametrize("text", [
+    '"adam"', '""', '"a\\"b"', '"\\u00e9"', '"zo\\u00eb"', '"a" ', ' "a"', '"a"b"', '"tab\there"', '"unterminated',
+    "true", "false", "null", "True", "nul", "0", "7", "123456789012345678901234567890", "-7", "007", "1.5", "1e3",
+    "\u0661", "\u00b2", "[1, \"a\"]", '{"a": null}', "", " ", "NaN", "Infinity",
+])
+def test_parameter_json_decodes_as_the_general_decoder(text):
+    from lightbus_sync.errors import MalformedEntry
+    from lightbus_sync.wire import decode_entry, decode_json
+
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            decode_json(text)
+        with pytest.raises(MalformedEntry, match="parameter 'p' is not valid JSON"):
+            decode_entry({b"id": b"i", b"api_name": b"a", b"event_name": b"e", b"version": b"1", b":p": text.encode()})
+        return
+    decoded = decode_json(text)
+    assert repr(decoded) == repr(expected) and type(decoded) is type(expected)  # NaN != NaN
+    raw = decode_entry({b"id": b"i", b"api_name": b"a", b"event_name": b"e", b"version": b"1", b":p": text.encode()})
+    assert repr(raw.parameters) == repr({"p": expected})
+
+
+def test_incoming_values_already_of_their_type_skip_the_casts_with_the_same_result():
+    import attrs
+
+    import lightbus_sync
+    from lightbus_sync import Api, Event, Parameter
+    from lightbus_sync.errors import InvalidIncomingEvent
+    from lightbus_sync.wire import RawEvent
+
+    class FastCastApi(Api):
+        plain = Event(parameters=(Parameter("s", str), Parameter("i", int), Parameter("f", float),
+                                  Parameter("b", bool, default=False), Parameter("a", object, default=None)))
+
+        class Meta:
+            name = "fast_cast_test"
+
+    bus = lightbus_sync.create(redis_url="redis://127.0.0.1:1/0", service_name="f", process_name="f")
+    listener = bus.fast_cast_test.plain.listen(lambda **kwargs: None, listener_name="fast")
+    binding = listener.binding_for("fast_cast_test", "plain")
+    assert binding.exact is not None
+    slow = attrs.evolve(binding, exact=None)
+    cases = [
+        {"s": "x", "i": 1, "f": 1.5, "b": True, "a": [1]},
+        {"s": "x", "i": 1, "f": 1, "b": True, "a": None},  # an int for a float: cast
+        {"s": 5, "i": "7", "f": 1.5, "b": 1, "a": {}},  # lenient casts
+        {"s": "x", "i": 1, "f": 1.5},  # defaults
+        {"s": "x", "i": True, "f": 1.5, "b": True, "a": 1},  # refused
+        {"s": "x", "i": 1, "f": 1.5, "b": True, "z": 1},  # unknown
+        {"i": 1, "f": 1.5, "b": True, "a": 1, "z": 2},  # missing and unknown
+    ]
+    for parameters in cases:
+        raw = RawEvent("id", "fast_cast_test", "plain", 1, parameters)
+        outcomes = []
+        for which in (binding, slow):
+            try:
+                result = which.structure(raw)
+                outcomes.append(("ok", result, [type(v) for v in result.values()], list(result)))
+            except InvalidIncomingEvent as exc:
+                outcomes.append(("error", str(exc)))
+        assert outcomes[0] == outcomes[1], parameters

@@ -11,8 +11,9 @@ from importlib import import_module
 from ..framework import Comparison, Variant
 from ..peers import PEERS, PeerCase, PeerStatus
 
-CASE_MODULES = ["fire", "fire_tracing", "fire_many", "consume", "handler_io", "latency", "backlog_memory", "scale_out",
-                "cluster_scale", "outbox_fire", "outbox_relay", "outbox_latency", "inbox", "replicated_fire"]
+CASE_MODULES = ["fire", "fire_tracing", "fire_many", "consume", "consume_python_parser", "handler_io", "latency",
+                "backlog_memory", "scale_out", "cluster_scale", "outbox_fire", "outbox_relay", "outbox_latency", "inbox",
+                "replicated_fire"]
 
 
 def _peer_variant(status: PeerStatus, peer_case: PeerCase) -> Variant:

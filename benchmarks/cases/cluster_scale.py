@@ -239,6 +239,7 @@ def build() -> Case:
             Metric("drain_ceiling", "drain: busiest shard saturates near", "events/s"),
             Metric("machine_cpu_pct", "machine CPU", "% of all cores", ratio=False, fmt="{:.0f}"),
         ],
+        bare_baseline=False,
         reps=3,
         quick_reps=1,
         setup=_setup,

@@ -135,7 +135,7 @@ def build() -> Case:
             Metric("rate", "handled", "events/s"),
             Metric("cpu_us", "process CPU per event", "us", higher_is_better=False, fmt="{:,.1f}"),
         ],
-        targets=[Target("runner threads=8", "rate", ">=", 0.5)],
+        targets=[Target("runner threads=8", "rate", ">=", 0.8)],
         setup=_setup,
         teardown=_teardown,
         parameters={"events": {"quick": 6_000, "full": 50_000}, "batch_size": 100},

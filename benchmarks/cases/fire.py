@@ -171,7 +171,7 @@ def build() -> Case:
             Metric("validate_us", "schema check alone", "us/call", higher_is_better=False, ratio=False,
                    fmt="{:,.2f}"),
         ],
-        targets=[Target("fire", "rate", ">=", 0.8)],
+        targets=[Target("fire", "rate", ">=", 0.9)],
         setup=_setup,
         teardown=_teardown,
         parameters={"calls_per_variant": {"quick": 1_500, "full": 10_000}, "warmup_calls": WARMUP},

@@ -89,7 +89,7 @@ def build() -> Case:
             Metric("p99_ms", "batch p99", "ms", higher_is_better=False, fmt="{:,.2f}"),
             Metric("cpu_us", "client CPU per event", "us", higher_is_better=False, fmt="{:,.1f}"),
         ],
-        targets=[Target("fire_many(100)", "rate", ">=", 0.7)],
+        targets=[Target("fire_many(100)", "rate", ">=", 0.85)],
         setup=_setup,
         teardown=_teardown,
         parameters={"batch": BATCH, "batches_per_variant": {"quick": 40, "full": 300}},

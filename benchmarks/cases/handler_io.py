@@ -49,9 +49,10 @@ def build() -> Case:
         description=__doc__,
         variants=[
             Variant("runner threads=1", _variant(1), baseline=True),
-            Variant("runner threads=8", _variant(8)),
-            Variant("runner threads=32", _variant(32)),
+            Variant("runner threads=8", _variant(8), limit=8),
+            Variant("runner threads=32", _variant(32), limit=32),
         ],
+        bare_baseline=False,
         metrics=[
             Metric("rate", "handled", "events/s"),
             Metric("efficiency", "of ideal (threads/5ms)", "%", ratio=False, fmt="{:.1f}"),

@@ -178,6 +178,6 @@ def build() -> Case:
             Metric("max_us", "latency max", "us", higher_is_better=False, fmt="{:,.0f}"),
             Metric("fire_rate", "achieved firing rate", "events/s", ratio=False),
         ],
-        targets=[Target("fire -> runner (8 threads)", "p50_us", "<=", 2.0)],
+        targets=[Target("fire -> runner (8 threads)", "p50_us", "<=", 1.5)],
         parameters={"rate": RATE, "seconds": {"quick": 1.0, "full": 5.0}, "warmup_fraction": WARMUP_FRACTION},
     )

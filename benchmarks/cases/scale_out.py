@@ -1,5 +1,9 @@
 """Case ``scale_out``: 1, 2 and 4 ``lightbus-sync run`` processes (8 threads each)
-sharing one consumer group drain a backlog of N entries (no-op handler).
+sharing one consumer group drain a backlog of N entries (no-op handler); and one
+``lightbus-sync run --processes 2`` (a parent and its two runner processes).
+
+"The limit" of N processes is N x one process on a machine with at least N cores
+(perfect scaling), and the machine's cores' worth beyond that.
 
 Same start as backlog_memory: the group is created after the backlog, the processes
 start, and once every one of them reads, ``XGROUP SETID <group> 0`` plus a noop entry
@@ -19,16 +23,17 @@ from ..common import (
     AUTH_STREAM, RunnerProcess, bare_client, cpu_seconds, group_drained, prefill, release_backlog, stop_processes,
     unique, wait_for_consumers,
 )
-from ..framework import Case, Context, Metric, Variant
+from ..framework import Case, Context, Metric, Target, Variant
 
 THREADS = 8
+CORES = psutil.cpu_count() or 1
 
 
 def _n(ctx: Context) -> int:
     return ctx.size(20_000, 100_000)
 
 
-def _variant(processes: int):
+def _variant(processes: int, supervised: bool = False):
     def run(ctx: Context, rep: int) -> dict[str, float]:
         n = _n(ctx)
         client = bare_client(ctx)
@@ -38,10 +43,13 @@ def _variant(processes: int):
             service = unique("bench-scale")
             group = f"{service}-drain"
             client.xgroup_create(AUTH_STREAM, group, id="$")
-            runners = [RunnerProcess(ctx, service, f"scale-{i}", threads=THREADS) for i in range(processes)]
+            if supervised:
+                runners = [RunnerProcess(ctx, service, "scale", threads=THREADS, processes=processes)]
+            else:
+                runners = [RunnerProcess(ctx, service, f"scale-{i}", threads=THREADS) for i in range(processes)]
             wait_for_consumers(client, AUTH_STREAM, group, runners)
             redis_cpu0 = cpu_seconds(ctx.redis_pid)
-            runners_cpu0 = sum(cpu_seconds(r.pid) for r in runners)
+            runners_cpu0 = sum(cpu_seconds(r.pid, children=True) for r in runners)
             psutil.cpu_percent(None)
             last_id = release_backlog(client, AUTH_STREAM, group)
             t0 = time.perf_counter()
@@ -54,7 +62,7 @@ def _variant(processes: int):
             elapsed = time.perf_counter() - t0
             machine = psutil.cpu_percent(None)
             redis_cpu = cpu_seconds(ctx.redis_pid) - redis_cpu0
-            runners_cpu = sum(cpu_seconds(r.pid) for r in runners) - runners_cpu0
+            runners_cpu = sum(cpu_seconds(r.pid, children=True) for r in runners) - runners_cpu0
         finally:
             stop_processes(runners, client, AUTH_STREAM)
             client.delete(AUTH_STREAM)
@@ -63,6 +71,7 @@ def _variant(processes: int):
             "rate": n / elapsed,
             "redis_cpu_pct": 100 * redis_cpu / elapsed,
             "runners_cpu_pct": 100 * runners_cpu / elapsed,
+            "cpu_us": runners_cpu / n * 1e6,
             "machine_cpu_pct": machine,
         }
 
@@ -107,13 +116,18 @@ def build() -> Case:
         description=__doc__,
         variants=[
             Variant("1 process", _variant(1), baseline=True),
-            Variant("2 processes", _variant(2)),
-            Variant("4 processes", _variant(4)),
+            Variant("2 processes", _variant(2), limit=min(2, CORES)),
+            Variant("4 processes", _variant(4), limit=min(4, CORES)),
+            Variant("--processes 2", _variant(2, supervised=True), limit=min(2, CORES),
+                    description="one lightbus-sync run --processes 2"),
         ],
+        bare_baseline=False,
+        targets=[Target("--processes 2", "rate", ">=", 1.8)],
         metrics=[
             Metric("rate", "drain rate", "events/s"),
             Metric("redis_cpu_pct", "Redis CPU", "% of 1 core", ratio=False, fmt="{:.0f}"),
             Metric("runners_cpu_pct", "runners CPU", "% of 1 core", ratio=False, fmt="{:.0f}"),
+            Metric("cpu_us", "runners CPU per event", "us", higher_is_better=False, ratio=False, fmt="{:.1f}"),
             Metric("machine_cpu_pct", "machine CPU", "% of all cores", ratio=False, fmt="{:.0f}"),
         ],
         reps=3,

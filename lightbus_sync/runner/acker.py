@@ -89,14 +89,16 @@ class Acker:
                     batch.append(item)  # type: ignore[arg-type]
             self._unacked = len(batch)
             if batch:
+                # Past the stop's deadline nothing more is sent: stop() has reported these
+                # entries as left pending, and a late XACK would make that untrue.
+                if stopping and self._deadline is not None and time.monotonic() >= self._deadline:
+                    logger.error("stopping with %d entries not acked; they stay pending for reclaim", len(batch))
+                    return
                 if self._send(batch):
                     batch = []
                     self._unacked = 0
                     delay.reset()
                 else:
-                    if stopping and self._deadline is not None and time.monotonic() >= self._deadline:
-                        logger.error("stopping with %d entries not acked; they stay pending for reclaim", len(batch))
-                        return
                     self._pause(delay.next(), stopping)
                     continue
             if stopping and self._queue.empty():
@@ -132,7 +134,6 @@ class Acker:
         except redis.ResponseError as exc:
             # NOGROUP after Redis lost its data: nothing left to ack.
             logger.error("Redis refused XACK for %d entries: %s; dropped", len(batch), exc)
-        for work in batch:
-            self._in_flight.discard(work.stream, work.route.group, work.entry_id)
+        self._in_flight.discard_many(batch)
         self._stats.add("acked", len(batch))
         return True

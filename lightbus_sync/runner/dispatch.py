@@ -21,10 +21,14 @@ class Dispatcher:
     def __call__(self, works: list[Work]) -> None:
         if not works:
             return
-        add = self._in_flight.add
-        fresh = [w for w in works if add(w.stream, w.route.group, w.entry_id)]
+        fresh = self._in_flight.add_many(works)
         if self._stopping.is_set():
             self._settler.give_back(fresh)
+            return
+        lane = fresh[0].route.lane if fresh else None
+        if all(work.route.lane is lane for work in fresh):  # the usual case: one reader's batch
+            if lane is not None:
+                lane.put_many(fresh)
             return
         for work in fresh:
             work.route.lane.put(work)

@@ -39,6 +39,9 @@ class Lane:
         self._threads: list[threading.Thread] = []
         self._held = 0  # entries put and not yet handled
         self._room_changed = threading.Condition()
+        #: Room that the threads waiting in wait_for_room() want (the smallest); workers
+        #: wake them only once there is that much, not after every entry.
+        self._wanted: list[int] = []
 
     def start(self) -> None:
         for index in range(self.size):
@@ -53,17 +56,31 @@ class Lane:
         with self._room_changed:
             return self.capacity - self._held
 
-    def wait_for_room(self, timeout: float) -> int:
-        """Wait up to ``timeout`` seconds for the lane to have room; return the room."""
+    def wait_for_room(self, timeout: float, wanted: int = 1) -> int:
+        """Wait up to ``timeout`` seconds for the lane to have room for ``wanted`` entries
+        (at most its capacity); return the room (it may be less after the timeout)."""
+        wanted = max(min(wanted, self.capacity), 1)
         with self._room_changed:
-            self._room_changed.wait_for(lambda: self._held < self.capacity, timeout)
+            if self.capacity - self._held >= wanted:
+                return self.capacity - self._held
+            self._wanted.append(wanted)
+            try:
+                self._room_changed.wait_for(lambda: self.capacity - self._held >= wanted, timeout)
+            finally:
+                self._wanted.remove(wanted)
             return self.capacity - self._held
 
     def put(self, work: Work) -> None:
         """Queue an entry (never blocks: callers fetch no more than ``room()``)."""
+        self.put_many([work])
+
+    def put_many(self, works: list[Work]) -> None:
+        """Queue entries in order (never blocks: callers fetch no more than ``room()``)."""
         with self._room_changed:
-            self._held += 1
-        self._queue.put(work)
+            self._held += len(works)
+        put = self._queue.put
+        for work in works:
+            put(work)
 
     def _work(self) -> None:
         while True:
@@ -77,7 +94,8 @@ class Lane:
             finally:
                 with self._room_changed:
                     self._held -= 1
-                    self._room_changed.notify_all()
+                    if self._wanted and self.capacity - self._held >= min(self._wanted):
+                        self._room_changed.notify_all()
 
     def stop(self, deadline: float) -> tuple[bool, list[Work]]:
         """Take back the entries no worker has started, let the workers finish what they

@@ -120,12 +120,8 @@ class Processor:
             raw.id, raw.api_name, raw.event_name, raw.version, kwargs,
             work.stream, delivery.entry_id, work.delivery_count, raw.trace_context,
         )
-        log_extra = {
-            "event_id": raw.id, "event": message.canonical_name, "listener": listener.name,
-            "delivery_count": work.delivery_count,
-        }
         if work.delivery_count == 1:
-            self._run(work, delivery, message, log_extra, run=1)
+            self._run(work, delivery, message, run=1)
             return
         # Redelivered: an earlier run failed, or its process died (perhaps killed by this
         # very entry). Runs of redelivered entries are counted in Redis (deliveries are not
@@ -143,9 +139,9 @@ class Processor:
                           f"it may crash its process")
                 self._dead_letter(work, None, reason, delivery)
                 return
-            self._run(work, delivery, message, log_extra, run=work.delivery_count if started is None else started + 1)
+            self._run(work, delivery, message, run=work.delivery_count if started is None else started + 1)
 
-    def _run(self, work: Work, delivery: DeliveryInfo, message: EventMessage, log_extra: dict[str, Any], run: int) -> None:
+    def _run(self, work: Work, delivery: DeliveryInfo, message: EventMessage, run: int) -> None:
         """Call the handler (its ``run``-th run) and settle the entry: ack, retry or
         dead-letter."""
         listener = work.route.listener
@@ -159,13 +155,14 @@ class Processor:
                 ran = self._call(work, delivery, message)
         except BaseException as exc:  # SystemExit too: a handler never ends its worker thread
             observers.on_handled(delivery, OUTCOME_ERROR, time.perf_counter() - started)
-            self._handle_failure(work, delivery, message, exc, log_extra, run)
+            self._handle_failure(work, delivery, message, exc, run)
             return
         if ran:
             observers.on_handled(delivery, OUTCOME_OK, time.perf_counter() - started)
         else:
             logger.info("event %s already handled by listener %r (inbox): acked without running",
-                         message.id, listener.name, extra=log_extra)
+                        message.id, listener.name,
+                        extra={"event_id": message.id, "event": message.canonical_name, "listener": listener.name})
             self._stats.add("inbox_duplicates")
         if work.delivery_count == 1:
             self._settler.ack(work)
@@ -197,11 +194,14 @@ class Processor:
                            describe_error(exc))
 
     def _handle_failure(
-        self, work: Work, delivery: DeliveryInfo, message: EventMessage, exc: BaseException,
-        log_extra: dict[str, Any], run: int,
+        self, work: Work, delivery: DeliveryInfo, message: EventMessage, exc: BaseException, run: int,
     ) -> None:
         listener = work.route.listener
         settler = self._settler
+        log_extra = {  # built here, off the path of handlers that succeed
+            "event_id": message.id, "event": message.canonical_name, "listener": listener.name,
+            "delivery_count": work.delivery_count,
+        }
         if isinstance(exc, DeadLetter) or isinstance(exc, listener.dead_letter_on):
             logger.error(
                 "handler of listener %r raised %s for %s (event %s): dead-lettered without retry",

@@ -123,7 +123,9 @@ class Reader:
         positions = {stream: "0" for stream in streams}
         while not self._stopping.is_set():
             # Fetch no more than the workers have room for (COUNT applies per stream).
-            room = lane.wait_for_room(_ROOM_POLL)
+            # Wait for room for a whole batch (half the lane if smaller): refilling it one
+            # entry at a time would cost a wake-up and a round trip per entry.
+            room = lane.wait_for_room(_ROOM_POLL, min(settings.batch_size * loops * len(positions), lane.capacity // 2))
             if room <= 0:
                 continue
             count = max(min(settings.batch_size, room // loops) // len(positions), 1)

@@ -60,11 +60,35 @@ class InFlight:
             held.add(entry_id)
             return True
 
+    def add_many(self, works: list["Work"]) -> list["Work"]:
+        """Track entries (one lock for all); return those not already held, in order."""
+        fresh = []
+        with self._lock:
+            entries = self._entries
+            for work in works:
+                key = (work.stream, work.route.group)
+                held = entries.get(key)
+                if held is None:
+                    held = entries[key] = set()
+                if work.entry_id not in held:
+                    held.add(work.entry_id)
+                    fresh.append(work)
+        return fresh
+
     def discard(self, stream: str, group: str, entry_id: bytes) -> None:
         with self._lock:
             held = self._entries.get((stream, group))
             if held is not None:
                 held.discard(entry_id)
+
+    def discard_many(self, works: list["Work"]) -> None:
+        """Stop tracking entries (one lock for all)."""
+        with self._lock:
+            entries = self._entries
+            for work in works:
+                held = entries.get((work.stream, work.route.group))
+                if held is not None:
+                    held.discard(work.entry_id)
 
     def holds(self, stream: str, group: str, entry_id: bytes) -> bool:
         with self._lock:

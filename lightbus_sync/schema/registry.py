@@ -25,6 +25,7 @@ import fastjsonschema
 
 from ..errors import ConfigurationError, TransportError
 from .generate import api_schema, encode_schema
+from .quick_check import quick_check
 
 if TYPE_CHECKING:
     from ..api import ApiDefinition
@@ -33,6 +34,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lightbus_sync.schema")
 
 Validator = Callable[[dict[str, Any]], Any]
+
+
+def _with_quick_check(schema: dict[str, Any], full: Validator) -> Validator:
+    """``full``, preceded by the schema's quick check when it has one (data the quick
+    check accepts, the full validator would accept too)."""
+    quick = quick_check(schema)
+    if quick is None:
+        return full
+
+    def validate(data: dict[str, Any]) -> Any:
+        if quick(data):
+            return data
+        return full(data)
+
+    return validate
 
 
 class SchemaRegistry:
@@ -188,7 +204,10 @@ class SchemaRegistry:
         if document is not None:
             event = (document.get("events") or {}).get(event_name)
             if event is not None and isinstance(event.get("parameters"), dict):
-                validator = fastjsonschema.compile(event["parameters"], use_default=False, use_formats=False)
+                validator = _with_quick_check(
+                    event["parameters"],
+                    fastjsonschema.compile(event["parameters"], use_default=False, use_formats=False),
+                )
         with self._lock:
             self._validators[key] = validator
         return validator

@@ -75,6 +75,22 @@ def consumer_names(client, stream: str, group: str) -> list[str]:
     return sorted(c["name"].decode() for c in client.xinfo_consumers(stream, group))
 
 
+def lines(client, key: str) -> list[str]:
+    """The list at ``key`` (what the recording bus module records), decoded."""
+    return [line.decode() for line in client.lrange(key, 0, -1)]
+
+
+@pytest.fixture
+def producer(redis_url: str) -> Iterator[Any]:
+    """A bus of another service, with fast timings, to fire the test's events."""
+    import lightbus_sync
+
+    bus = lightbus_sync.create(redis_url=redis_url, service_name="producer", process_name="producer",
+                               config=fast_config())
+    yield bus
+    bus.close()
+
+
 # --- Redis 7 ----------------------------------------------------------------------------
 
 
