@@ -40,6 +40,8 @@ TEST_EXTRAS = "embedded,yaml,flask,metrics"
 TEST_TOOLS = ["pytest>=7.4", "pytest-timeout>=2.2", "psutil>=5.9"]
 LINT_TOOLS = ["ruff>=0.6"]
 TYPE_TOOLS = ["mypy>=1.11", "types-PyYAML", "tomli", "pytest>=7.4"]  # tomli: checked as on Python 3.10
+#: The extras whose typed libraries the package uses where they are installed.
+TYPE_EXTRAS = "embedded,yaml,flask,metrics,sql,otel,dashboard"
 
 ROOT = Path(__file__).resolve().parent
 
@@ -161,7 +163,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (pyproject.toml's settings), then on code written as
     users write it (tests/typing/user_code.py), seeing the package as a user's checker
     sees an installed one."""
-    session.install(*TYPE_TOOLS, "-e", f".[{TEST_EXTRAS}]")
+    session.install(*TYPE_TOOLS, "-e", f".[{TYPE_EXTRAS}]")
     session.run("mypy")
     session.run("mypy", "--strict", "--follow-imports=silent", "tests/typing/user_code.py")
 
