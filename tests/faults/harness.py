@@ -217,8 +217,16 @@ class Runners:
         return codes
 
     def handled(self) -> collections.Counter:
+        """How many times each ``seq`` was handled (its handler returned)."""
+        return self._count_logged("handled-*.log")
+
+    def failed_runs(self) -> collections.Counter:
+        """How many times the handler ran (and raised) on each ``always_fail`` ``seq``."""
+        return self._count_logged("failed-*.log")
+
+    def _count_logged(self, pattern: str) -> collections.Counter:
         counts: collections.Counter = collections.Counter()
-        for file in self.log_dir.glob("handled-*.log"):
+        for file in self.log_dir.glob(pattern):
             for line in file.read_text().split():
                 counts[int(line)] += 1
         return counts

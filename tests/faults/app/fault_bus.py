@@ -1,7 +1,9 @@
 """The bus module run by the fault-injection scenarios (under `lightbus-sync run`).
 
 Its handler appends each handled `seq` to a per-process log file with one unbuffered
-write (it survives kill -9), so the test can count what was handled and how often.
+write (it survives kill -9), so the test can count what was handled and how often; each
+run of an `always_fail` event is logged the same way in another file, so the test can
+count handler runs (a delivery is not always a run).
 Behaviour is set through FAULT_* environment variables (FAULT_AUDIT_LISTENER adds a second
 listener, so a second consumer group).
 """
@@ -19,12 +21,17 @@ _log = os.open(
     os.path.join(os.environ["FAULT_LOG_DIR"], f"handled-{os.getpid()}.log"),
     os.O_WRONLY | os.O_APPEND | os.O_CREAT,
 )
+_failed_log = os.open(
+    os.path.join(os.environ["FAULT_LOG_DIR"], f"failed-{os.getpid()}.log"),
+    os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+)
 _fail_rate = float(os.environ.get("FAULT_FAIL_RATE", "0"))
 _sleep = float(os.environ.get("FAULT_HANDLER_SLEEP", "0"))
 
 
 def handle(seq: int, mode: str) -> None:
     if mode == "always_fail":
+        os.write(_failed_log, f"{seq}\n".encode())
         raise RuntimeError(f"poison event {seq}")
     if mode == "exit":
         os._exit(17)  # kills the whole runner process, every time
