@@ -617,22 +617,6 @@ class RedisTransport:
                 return []
             raise
 
-    def redelivery_floor(self, stream: str, group: str) -> Optional[str]:
-        """The lowest entry id ``group`` may still be given from ``stream``: its lowest
-        pending id, else its last delivered id (``XPENDING`` summary + ``XINFO GROUPS``).
-        None when the group or the stream does not exist."""
-        for info in self.stream_groups(stream):
-            name = info.get("name")
-            if (name.decode() if isinstance(name, bytes) else name) != group:
-                continue
-            last = info.get("last-delivered-id")
-            last = last.decode() if isinstance(last, bytes) else last
-            lowest = self.pending_summary(stream, group).get("min")
-            if lowest is not None:
-                return lowest.decode() if isinstance(lowest, bytes) else lowest
-            return last
-        return None
-
     def pending_summary(self, stream: str, group: str) -> Row:
         """``XPENDING stream group``: pending count, min and max id, per-consumer counts."""
         return self.client.xpending(stream, group)

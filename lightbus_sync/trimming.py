@@ -87,15 +87,31 @@ class TrimResult:
     acked: bool
 
 
+def group_needs_from(transport: Any, stream: str, raw_group: dict[str, Any]) -> tuple[str, str]:
+    """(the oldest id the group may still be given, why): its oldest pending entry
+    (``"pending"``, from the ``XPENDING`` summary), else its last-delivered id
+    (``"last-delivered"``), from its ``XINFO GROUPS`` row."""
+    if int(raw_group.get("pending") or 0):
+        oldest = transport.pending_summary(stream, as_text(raw_group.get("name"))).get("min")
+        if oldest:
+            return as_text(oldest), "pending"
+    return as_text(raw_group.get("last-delivered-id")) or ZERO_ID, "last-delivered"
+
+
+def redelivery_floor(transport: Any, stream: str, group: str) -> Optional[str]:
+    """The lowest entry id ``group`` may still be given from ``stream`` (see
+    ``group_needs_from``); None when the group or the stream does not exist."""
+    for raw in transport.stream_groups(stream):
+        if as_text(raw.get("name")) == group:
+            return group_needs_from(transport, stream, raw)[0]
+    return None
+
+
 def group_hold(transport: Any, stream: str, raw_group: dict[str, Any], group_ttl: float) -> GroupHold:
     """One group's hold, from its ``XINFO GROUPS`` row (plus ``XINFO CONSUMERS`` and,
     with pending entries, the ``XPENDING`` summary)."""
     name = as_text(raw_group.get("name"))
-    needs_from, reason = as_text(raw_group.get("last-delivered-id")) or ZERO_ID, "last-delivered"
-    if int(raw_group.get("pending") or 0):
-        oldest = transport.pending_summary(stream, name).get("min")
-        if oldest:
-            needs_from, reason = as_text(oldest), "pending"
+    needs_from, reason = group_needs_from(transport, stream, raw_group)
     idle_ms: Optional[int] = None
     for consumer in transport.consumers(stream, name):
         # idle: since its last read or claim attempt (a read that found nothing counts), so

@@ -16,6 +16,7 @@ from ..incoming import IncomingDecoder
 from ..listeners import ON_ERROR_ACK, ON_ERROR_STOP
 from ..message import EventMessage
 from ..observers import OUTCOME_ERROR, OUTCOME_OK, DeliveryInfo, Observer
+from ..trimming import redelivery_floor
 from ..wire import entry_size, is_noop
 from .settler import Settler, describe_error
 from .state import Stats, Work
@@ -188,7 +189,8 @@ class Processor:
         logged and waits for the next turn."""
         listener = work.route.listener
         try:
-            listener.inbox.purge(listener.group, work.route.transport.redelivery_floor)
+            transport = work.route.transport
+            listener.inbox.purge(listener.group, lambda stream, group: redelivery_floor(transport, stream, group))
         except Exception as exc:
             logger.warning("inbox purge for listener %r failed (%s); next turn later", listener.name,
                            describe_error(exc))
