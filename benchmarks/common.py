@@ -100,6 +100,18 @@ def group_drained(client: redis.Redis, stream: str, group: str, last_id: str) ->
     return delivered == last_id and row["pending"] == 0
 
 
+HOLDING_GROUP = "bench-hold"
+
+
+def group_before_backlog(client: redis.Redis, stream: str, group: str) -> None:
+    """Create ``group`` at ``$`` (it is handed the backlog later by ``release_backlog``),
+    and a consumerless group at ``0`` that holds the trim point: the runners trim what
+    every group has acked, and without it they would trim the backlog the measured group
+    has not yet been given."""
+    client.xgroup_create(stream, HOLDING_GROUP, id="0")
+    client.xgroup_create(stream, group, id="$")
+
+
 def release_backlog(client: redis.Redis, stream: str, group: str) -> str:
     """Hand a group created at ``$`` the whole stream: ``XGROUP SETID group 0``, then
     one Lightbus "noop" entry (``XADD stream * "" ""``, acked and skipped by runners)

@@ -16,7 +16,7 @@ import statistics
 import time
 
 from ..common import (
-    AUTH_STREAM, RunnerProcess, bare_client, group_drained, prefill, process_tree_rss, release_backlog,
+    AUTH_STREAM, RunnerProcess, bare_client, group_drained, prefill, process_tree_rss, group_before_backlog, release_backlog,
     stop_processes, unique, wait_for_consumers,
 )
 from ..framework import Case, Context, Metric, Target, Variant
@@ -39,7 +39,7 @@ def run(ctx: Context, rep: int) -> dict[str, float]:
         redis_mb = client.info("memory")["used_memory"] / MB
         service = unique("bench-backlog")
         group = f"{service}-drain"
-        client.xgroup_create(AUTH_STREAM, group, id="$")
+        group_before_backlog(client, AUTH_STREAM, group)
         runner = RunnerProcess(ctx, service, "backlog-0", threads=8)
         try:
             wait_for_consumers(client, AUTH_STREAM, group, [runner])

@@ -23,7 +23,7 @@ import time
 
 import psutil
 
-from ..common import consumer_names, cpu_seconds, group_drained, lightbus_sync_command, release_backlog, unique
+from ..common import consumer_names, cpu_seconds, group_drained, lightbus_sync_command, group_before_backlog, release_backlog, unique
 from ..framework import Case, Context, Metric, Variant
 
 PRODUCERS = 2
@@ -117,7 +117,7 @@ def _drain(ctx: Context, cluster, client, names: list[str]) -> tuple[float, dict
     service = unique("bench-cluster")
     group = f"{service}-drain"
     for stream in streams:
-        client.xgroup_create(stream, group, id="$")
+        group_before_backlog(client, stream, group)
     env = _env()
     env["BENCH_CLUSTER_APIS"] = ",".join(names)
     runners = [

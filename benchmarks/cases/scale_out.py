@@ -5,8 +5,9 @@ sharing one consumer group drain a backlog of N entries (no-op handler); and one
 "The limit" of N processes is N x one process on a machine with at least N cores
 (perfect scaling), and the machine's cores' worth beyond that.
 
-Same start as backlog_memory: the group is created after the backlog, the processes
-start, and once every one of them reads, ``XGROUP SETID <group> 0`` plus a noop entry
+Same start as backlog_memory: the group is created after the backlog (beside a
+consumerless group at 0 that holds the trim point, so the runners' trimming keeps the
+backlog), the processes start, and once every one of them reads, ``XGROUP SETID <group> 0`` plus a noop entry
 hand them the backlog; the clock stops when all N are delivered and acked. CPU over the drain
 window (psutil): the redis-server process (% of one core: 100% is Redis's ceiling,
 it runs commands on one thread), the runner processes together, and the whole
@@ -20,7 +21,7 @@ import time
 import psutil
 
 from ..common import (
-    AUTH_STREAM, RunnerProcess, bare_client, cpu_seconds, group_drained, prefill, release_backlog, stop_processes,
+    AUTH_STREAM, RunnerProcess, bare_client, cpu_seconds, group_drained, prefill, group_before_backlog, release_backlog, stop_processes,
     unique, wait_for_consumers,
 )
 from ..framework import Case, Context, Metric, Target, Variant
@@ -42,7 +43,7 @@ def _variant(processes: int, supervised: bool = False):
             last_id = prefill(client, AUTH_STREAM, n)
             service = unique("bench-scale")
             group = f"{service}-drain"
-            client.xgroup_create(AUTH_STREAM, group, id="$")
+            group_before_backlog(client, AUTH_STREAM, group)
             if supervised:
                 runners = [RunnerProcess(ctx, service, "scale", threads=THREADS, processes=processes)]
             else:
