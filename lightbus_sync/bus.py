@@ -179,6 +179,11 @@ class Bus:
         """The definition of an API this process defines (registered or catalogued)."""
         return self._registered.get(name) or catalogue.get(name)
 
+    def local_event(self, api_name: str, event_name: str) -> Optional[EventDefinition]:
+        """The definition of an event of an API this process defines, else None."""
+        definition = self.local_definition(api_name)
+        return None if definition is None else definition.events.get(event_name)
+
     def local_apis(self) -> list[ApiDefinition]:
         """The APIs this process defines, by name."""
         names = sorted(set(self._registered) | set(catalogue.names()))

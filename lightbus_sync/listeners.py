@@ -89,14 +89,10 @@ class EventBinding:
         """Incoming checks: no unknown parameter, every required one present, every value
         castable. Raises InvalidIncomingEvent naming the parameter."""
         parameters = raw.parameters
-        exact = self.exact
-        if cast_values and exact is not None and len(parameters) == len(exact):
-            for name, value in parameters.items():
-                wanted = exact.get(name, _MISSING)
-                if wanted is _MISSING or (wanted is not _ANY_VALUE and type(value) is not wanted):
-                    break
-            else:  # every parameter there, none unknown, each already of its type
-                return {name: parameters[name] for name in exact}
+        if cast_values:
+            exact_kwargs = self.exact_kwargs(parameters)
+            if exact_kwargs is not None:
+                return exact_kwargs
         unknown = [name for name in parameters if name not in self.casts]
         if unknown:
             raise InvalidIncomingEvent(
@@ -124,6 +120,19 @@ class EventBinding:
             else:
                 kwargs[name] = self.defaults[name]
         return kwargs
+
+    def exact_kwargs(self, parameters: Mapping[str, Any]) -> Optional[dict[str, Any]]:
+        """The handler's keyword arguments when ``parameters`` holds every parameter of an
+        ``exact`` binding, no other, each already of its type (nothing to cast or check);
+        else None."""
+        exact = self.exact
+        if exact is None or len(parameters) != len(exact):
+            return None
+        for name, value in parameters.items():
+            wanted = exact.get(name, _MISSING)
+            if wanted is _MISSING or (wanted is not _ANY_VALUE and type(value) is not wanted):
+                return None
+        return {name: parameters[name] for name in exact}
 
     def _type_of(self, name: str) -> Any:
         for parameter in self.definition.parameters:

@@ -106,6 +106,11 @@ class Observer:
         """True if ``handling`` is overridden (the fan-out skips the others)."""
         return type(self).handling is not Observer.handling
 
+    def times_handlers(self) -> bool:
+        """True if ``on_handled`` is overridden: handler calls are timed, and described
+        in a ``DeliveryInfo``, only for observers that want them."""
+        return type(self).on_handled is not Observer.on_handled
+
 
 class Observers(Observer):
     """The fan-out: calls each observer in turn, logging (never raising) its errors.
@@ -210,6 +215,9 @@ class Observers(Observer):
 
     def wraps_handler(self) -> bool:
         return bool(self._by_method["handling"])
+
+    def times_handlers(self) -> bool:
+        return bool(self._by_method["on_handled"])
 
     def handling(self, delivery: DeliveryInfo, message: EventMessage) -> ContextManager[Any]:
         wrappers = self._by_method["handling"]

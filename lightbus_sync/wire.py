@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Optional
-
-import attrs
+from typing import Any, Mapping, NamedTuple, Optional
 
 from .converter import wire_converter
 from .errors import InvalidParameterValue, MalformedEntry
@@ -87,8 +85,7 @@ def entry_size(fields: Mapping[Any, Any]) -> int:
     return sum(map(len, fields)) + sum(map(len, fields.values()))
 
 
-@attrs.frozen
-class RawEvent:
+class RawEvent(NamedTuple):
     """A decoded entry before its parameters are cast: metadata plus JSON-decoded values."""
 
     id: str
@@ -155,38 +152,85 @@ def decode_json(value: str) -> Any:
     return json.loads(value)
 
 
+class _Shape(NamedTuple):
+    """How to read the entries of one field layout (the field names, in order): where
+    each metadata field is, and which fields are parameters or trace context."""
+
+    metadata: tuple[int, int, int, int]  # positions of METADATA_FIELDS
+    parameters: tuple[tuple[int, str], ...]  # (position, parameter name)
+    trace: tuple[tuple[int, str], ...]  # (position, trace field)
+
+
+#: Field layouts seen so far: a bus's events have few, so each is worked out once.
+_SHAPES: dict[tuple[bytes, ...], _Shape] = {}
+_SHAPES_MAX = 10_000
+
+
+def _shape(keys: tuple[bytes, ...]) -> _Shape:
+    """The shape of an entry with fields ``keys``. Raises MalformedEntry for an unknown
+    field or a missing metadata field."""
+    metadata: dict[str, int] = {}
+    parameters: list[tuple[int, str]] = []
+    trace: list[tuple[int, str]] = []
+    for position, raw_key in enumerate(keys):
+        kind, name = _field_name(raw_key)
+        if kind == _PARAMETER:
+            parameters.append((position, name))
+        elif kind == _METADATA:
+            metadata[name] = position
+        elif kind == _TRACE:
+            trace.append((position, name))
+    missing = [f for f in METADATA_FIELDS if f not in metadata]
+    if missing:
+        raise MalformedEntry(f"missing metadata field(s): {', '.join(missing)}")
+    shape = _Shape(
+        (metadata["id"], metadata["api_name"], metadata["event_name"], metadata["version"]),
+        tuple(parameters), tuple(trace),
+    )
+    if len(_SHAPES) < _SHAPES_MAX:
+        _SHAPES[keys] = shape
+    return shape
+
+
+def _text_values(fields: Mapping[bytes, bytes]) -> list[str]:
+    """The field values as text. Raises MalformedEntry naming a field that is not UTF-8."""
+    try:
+        return [value.decode("utf-8") for value in fields.values()]
+    except UnicodeDecodeError:
+        for raw_key, value in fields.items():
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MalformedEntry(f"field {raw_key!r} is not valid UTF-8") from None
+        raise
+
+
 def decode_entry(fields: Optional[Mapping[bytes, bytes]]) -> RawEvent:
     """Decode an entry's fields. Raises MalformedEntry naming what is wrong, whatever
     goes wrong (a JSON value nested too deeply to decode names its RecursionError)."""
     if not fields:
         raise MalformedEntry("entry has no fields (trimmed or deleted while pending)")
-    metadata: dict[str, str] = {}
-    parameters: dict[str, Any] = {}
-    trace: Optional[dict[str, str]] = None
-    for raw_key, raw_value in fields.items():
-        kind, name = _field_name(raw_key)
-        try:
-            value = raw_value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedEntry(f"field {raw_key!r} is not valid UTF-8") from None
-        if kind == _PARAMETER:
-            try:
-                parameters[name] = decode_json(value)
-            except ValueError as exc:
-                raise MalformedEntry(f"parameter {name!r} is not valid JSON: {exc}") from None
-            except Exception as exc:  # RecursionError (deep nesting), MemoryError, ...
-                raise MalformedEntry(f"parameter {name!r} cannot be decoded: {type(exc).__name__}: {exc}") from None
-        elif kind == _METADATA:
-            metadata[name] = value
-        elif kind == _TRACE:
-            if trace is None:
-                trace = {}
-            trace[name] = value
-    missing = [f for f in METADATA_FIELDS if not metadata.get(f)]
-    if missing:
-        raise MalformedEntry(f"missing metadata field(s): {', '.join(missing)}")
+    keys = tuple(fields)
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        shape = _shape(keys)
+    values = _text_values(fields)
+    at_id, at_api, at_event, at_version = shape.metadata
+    event_id, api_name, event_name, version_text = values[at_id], values[at_api], values[at_event], values[at_version]
+    if not (event_id and api_name and event_name and version_text):
+        empty = [f for f, at in zip(METADATA_FIELDS, shape.metadata) if not values[at]]
+        raise MalformedEntry(f"missing metadata field(s): {', '.join(empty)}")
     try:
-        version = int(metadata["version"])
+        version = int(version_text)
     except ValueError:
-        raise MalformedEntry(f"version {metadata['version']!r} is not an integer") from None
-    return RawEvent(metadata["id"], metadata["api_name"], metadata["event_name"], version, parameters, trace)
+        raise MalformedEntry(f"version {version_text!r} is not an integer") from None
+    parameters: dict[str, Any] = {}
+    for position, name in shape.parameters:
+        try:
+            parameters[name] = decode_json(values[position])
+        except ValueError as exc:
+            raise MalformedEntry(f"parameter {name!r} is not valid JSON: {exc}") from None
+        except Exception as exc:  # RecursionError (deep nesting), MemoryError, ...
+            raise MalformedEntry(f"parameter {name!r} cannot be decoded: {type(exc).__name__}: {exc}") from None
+    trace = {name: values[position] for position, name in shape.trace} if shape.trace else None
+    return RawEvent(event_id, api_name, event_name, version, parameters, trace)

@@ -88,3 +88,55 @@ def test_incoming_values_already_of_their_type_skip_the_casts_with_the_same_resu
             except InvalidIncomingEvent as exc:
                 outcomes.append(("error", str(exc)))
         assert outcomes[0] == outcomes[1], parameters
+
+
+def test_schema_is_skipped_only_for_exact_entries_of_the_local_definition():
+    """``IncomingDecoder.parameters`` skips the schema only where it cannot refuse: the
+    event's definition is this process's own, bound as is, and the entry holds exactly
+    its parameters with their plain types. Anything else goes through the validator."""
+    import attrs
+
+    import lightbus_sync
+    from lightbus_sync import Api, Event, Parameter
+    from lightbus_sync.errors import InvalidIncomingEvent
+    from lightbus_sync.incoming import IncomingDecoder
+    from lightbus_sync.wire import RawEvent
+
+    class SkipSchemaApi(Api):
+        signed_up = Event(parameters=(Parameter("name", str), Parameter("age", int)))
+
+        class Meta:
+            name = "skip_schema_test"
+
+    bus = lightbus_sync.create(redis_url="redis://127.0.0.1:1/0", service_name="s", process_name="s",
+                               config={"apis": {"default": {"validate": {"incoming": True}}}})
+    listener = bus.skip_schema_test.signed_up.listen(lambda **kwargs: None, listener_name="skip")
+    binding = listener.binding_for("skip_schema_test", "signed_up")
+    checked: list[dict] = []
+
+    def validator(api, event):
+        def refuse_adults(data):
+            checked.append(dict(data))
+            if isinstance(data.get("age"), int) and data["age"] >= 18:
+                raise ValueError("a schema published elsewhere refuses adults")
+        return refuse_adults
+
+    decoder = IncomingDecoder(bus.config.api, validator, bus.local_event)
+    adult = RawEvent("id", "skip_schema_test", "signed_up", 1, {"name": "ann", "age": 30})
+    assert decoder.parameters(adult, binding) == {"name": "ann", "age": 30}
+    assert checked == []  # the local schema accepts it by construction
+    # the same entry is validated when the definition bound is not the local one (an API
+    # known from another service's schema), or when nothing says which events are local
+    foreign = attrs.evolve(binding, definition=attrs.evolve(binding.definition))
+    with pytest.raises(InvalidIncomingEvent, match="refuses adults"):
+        decoder.parameters(adult, foreign)
+    with pytest.raises(InvalidIncomingEvent, match="refuses adults"):
+        IncomingDecoder(bus.config.api, validator).parameters(adult, binding)
+    # entries that need a cast, or lack a parameter, are validated too
+    checked.clear()
+    for parameters in ({"name": "ann", "age": "7"}, {"name": "ann"}, {"name": "ann", "age": 7, "x": 1}):
+        try:
+            decoder.parameters(RawEvent("id", "skip_schema_test", "signed_up", 1, parameters), binding)
+        except InvalidIncomingEvent:
+            pass
+    assert checked == [{"name": "ann", "age": "7"}, {"name": "ann"}, {"name": "ann", "age": 7, "x": 1}]

@@ -24,6 +24,11 @@ from .state import Stats, Work
 logger = logging.getLogger("lightbus_sync.runner")
 
 
+def _delivery_of(work: Work, message: EventMessage) -> DeliveryInfo:
+    """What observers are told about ``work`` once its event is decoded."""
+    return work.delivery(message.api_name, message.event_name, message.id)
+
+
 class Processor:
     """Handles entries (``processor(work)``, the lanes' handle). ``fail_and_stop(reason)``
     is called for a listener with ``on_error='stop'`` whose handler failed."""
@@ -110,19 +115,17 @@ class Processor:
             self._stats.add("skipped")
             settler.ack(work)
             return
-        delivery = work.delivery(raw.api_name, raw.event_name, raw.id)
         try:
-            self._decoder.validate(raw)
-            kwargs = self._decoder.structure(raw, binding)
+            kwargs = self._decoder.parameters(raw, binding)
         except Exception as exc:  # InvalidIncomingEvent, or anything a cast may raise
-            self._dead_letter(work, exc, "invalid", delivery)
+            self._dead_letter(work, exc, "invalid", work.delivery(raw.api_name, raw.event_name, raw.id))
             return
         message = EventMessage(
             raw.id, raw.api_name, raw.event_name, raw.version, kwargs,
-            work.stream, delivery.entry_id, work.delivery_count, raw.trace_context,
+            work.stream, work.entry_id.decode(), work.delivery_count, raw.trace_context,
         )
         if work.delivery_count == 1:
-            self._run(work, delivery, message, run=1)
+            self._run(work, message, run=1)
             return
         # Redelivered: an earlier run failed, or its process died (perhaps killed by this
         # very entry). Runs of redelivered entries are counted in Redis (deliveries are not
@@ -138,28 +141,37 @@ class Processor:
             if started is not None and started >= listener.max_deliveries:
                 reason = (f"run {started} times without finishing (max_deliveries={listener.max_deliveries}): "
                           f"it may crash its process")
-                self._dead_letter(work, None, reason, delivery)
+                self._dead_letter(work, None, reason, _delivery_of(work, message))
                 return
-            self._run(work, delivery, message, run=work.delivery_count if started is None else started + 1)
+            self._run(work, message, run=work.delivery_count if started is None else started + 1)
 
-    def _run(self, work: Work, delivery: DeliveryInfo, message: EventMessage, run: int) -> None:
+    def _run(self, work: Work, message: EventMessage, run: int) -> None:
         """Call the handler (its ``run``-th run) and settle the entry: ack, retry or
-        dead-letter."""
+        dead-letter. The call is timed, and described to observers, only when one
+        wants it."""
         listener = work.route.listener
         observers = self._observers
-        started = time.perf_counter()
+        wraps, times = observers.wraps_handler(), observers.times_handlers()
+        delivery = _delivery_of(work, message) if wraps or times else None
+        started = time.perf_counter() if times else 0.0
         try:
-            if observers.wraps_handler():
-                with observers.handling(delivery, message):
-                    ran = self._call(work, delivery, message)
+            if wraps:
+                with observers.handling(delivery, message):  # type: ignore[arg-type]  # built when wraps
+                    ran = self._call(work, message)
             else:
-                ran = self._call(work, delivery, message)
+                ran = self._call(work, message)
         except BaseException as exc:  # SystemExit too: a handler never ends its worker thread
-            observers.on_handled(delivery, OUTCOME_ERROR, time.perf_counter() - started)
+            self._stats.add("failed")
+            if delivery is None:
+                delivery = _delivery_of(work, message)
+            if times:
+                observers.on_handled(delivery, OUTCOME_ERROR, time.perf_counter() - started)
             self._handle_failure(work, delivery, message, exc, run)
             return
         if ran:
-            observers.on_handled(delivery, OUTCOME_OK, time.perf_counter() - started)
+            self._stats.add("processed")
+            if times:
+                observers.on_handled(delivery, OUTCOME_OK, time.perf_counter() - started)  # type: ignore[arg-type]
         else:
             logger.info("event %s already handled by listener %r (inbox): acked without running",
                         message.id, listener.name,
@@ -170,7 +182,7 @@ class Processor:
         else:
             self._settler.ack_now(work)  # before the next redelivered run, which might kill the process
 
-    def _call(self, work: Work, delivery: DeliveryInfo, message: EventMessage) -> bool:
+    def _call(self, work: Work, message: EventMessage) -> bool:
         """Call the handler; with an inbox, inside its transaction: False when the inbox
         says the event was handled before (the handler did not run)."""
         listener = work.route.listener
@@ -178,7 +190,7 @@ class Processor:
         if inbox is None:
             listener.call(message)
             return True
-        ran = inbox.handle(listener.group, message.id, work.stream, delivery.entry_id,
+        ran = inbox.handle(listener.group, message.id, work.stream, message.stream_id,
                            lambda session: listener.call(message, session))
         if inbox.purge_due():
             self._purge_inbox(work)

@@ -63,6 +63,8 @@ class BusParts(Protocol):
 
     def local_apis(self) -> list[Any]: ...
 
+    def local_event(self, api_name: str, event_name: str) -> Any: ...
+
 
 class Runner:
     """Runs the listeners registered on ``bus``.
@@ -133,7 +135,7 @@ class Runner:
         self.observers = Observers([self.stats, bus.observers])
         self.acker = Acker(self.in_flight, self.stats)
         self.settler = Settler(self.acker, self.in_flight, self.stopping, self._stopped, self.stats)
-        decoder = IncomingDecoder(bus.config.api, lambda api, event: bus.schemas.validator(api, event))
+        decoder = IncomingDecoder(bus.config.api, lambda api, event: bus.schemas.validator(api, event), bus.local_event)
         self.processor = Processor(self.settler, decoder, self.observers, self.stats, self.fail_and_stop)
         self.shared_lane = Lane("shared", self.threads, self.prefetch, self.processor)
         self._lanes: dict[str, Lane] = {}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import attrs
 
-from ..observers import OUTCOME_OK, DeliveryInfo, Observer
+from ..observers import DeliveryInfo, Observer
 from ..stream_ids import parse_id
 
 if TYPE_CHECKING:
@@ -112,10 +112,10 @@ class InFlight:
 
 class Stats(Observer):
     """Thread-safe counters of what the runner did. As an observer it counts
-    ``processed``/``failed`` handler calls, ``retried``, ``dead_lettered``,
-    ``reclaimed`` and ``lost`` entries (removed from a stream before the group read
-    them, or while pending); the runner's parts add the others (``acked``,
-    ``skipped``, ``given_back``, ``leases_lost``, ``groups_recreated``)."""
+    ``retried``, ``dead_lettered``, ``reclaimed`` and ``lost`` entries (removed from a
+    stream before the group read them, or while pending); the runner's parts add the
+    others (``processed``/``failed`` handler calls, ``acked``, ``skipped``,
+    ``given_back``, ``leases_lost``, ``groups_recreated``)."""
 
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
@@ -132,10 +132,6 @@ class Stats(Observer):
     def as_dict(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
-
-    def on_handled(self, delivery: DeliveryInfo, outcome: str, duration: float) -> None:
-        with self._lock:
-            self._counts["processed" if outcome == OUTCOME_OK else "failed"] += 1
 
     def on_retried(self, delivery: DeliveryInfo, delay: float) -> None:
         self.add("retried")

@@ -175,7 +175,7 @@ class InMemoryBroker:
         self._saved: Optional["TransportState"] = None
         self._processor = Processor(
             _MemorySettler(self),
-            IncomingDecoder(bus.config.api, lambda api, event: bus.schemas.validator(api, event)),
+            IncomingDecoder(bus.config.api, lambda api, event: bus.schemas.validator(api, event), bus.local_event),
             bus.observers, self.stats, self._fail_and_stop,
         )
 
