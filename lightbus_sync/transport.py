@@ -423,13 +423,19 @@ class RedisTransport:
 
     def ack(self, acks: Mapping[tuple[str, str], Sequence[bytes]], forget: Sequence[tuple[str, str]] = ()) -> None:
         """``XACK`` for many (stream, group) -> ids, and ``HDEL`` of attempt counters
-        (``forget``: (hash key, field) pairs), in one pipelined round trip."""
-        with self.client.pipeline(transaction=False) as pipe:
-            for (stream, group), ids in acks.items():
-                pipe.xack(stream, group, *ids)
-            for key, field in forget:
-                pipe.hdel(key, field)
-            pipe.execute()
+        (``forget``: (hash key, field) pairs), in one pipelined round trip. An error
+        reply (NOGROUP) raises ``redis.ResponseError`` after every command ran."""
+        if self.is_cluster:
+            with self.client.pipeline(transaction=False) as pipe:
+                for (stream, group), ids in acks.items():
+                    pipe.xack(stream, group, *ids)
+                for key, field in forget:
+                    pipe.hdel(key, field)
+                pipe.execute()
+            return
+        commands: list[Sequence[Any]] = [("XACK", stream, group, *ids) for (stream, group), ids in acks.items()]
+        commands += [("HDEL", key, field) for key, field in forget]
+        self._send_commands(commands)
 
     def count_attempt(self, key: str, field: str, ttl_seconds: int) -> int:
         """``HINCRBY key field 1`` + ``EXPIRE key ttl`` (one round trip): the new count."""
