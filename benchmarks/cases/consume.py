@@ -10,9 +10,12 @@ Variants:
   (``rate``), and until the acker has acked all N (``rate_acked``);
   ``cpu_us`` is this process's CPU time (all threads) over that window, per event:
   steadier than the rate on a shared machine;
-- ``runner threads=T prefetch=200``: the same with ``prefetch=200`` instead of the
-  default 2 x threads (a setting available today: ``bus.runner.prefetch``), to show
-  what a read-ahead of at least ``batch_size`` is worth.
+- ``decode+call loop (the Python floor)``: the bare loop, plus the least any runner
+  written in Python does per entry: decode the entry (``wire.decode_entry``), take the
+  handler's keyword arguments (``EventBinding.exact_kwargs``, no cast needed) and call
+  the handler with them. One thread, no leases, no hand-off, no counters: what is
+  left between the runner and this loop is the runner's own bookkeeping; what is
+  left between this loop and the bare one is the work of decoding in Python.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import itertools
 import threading
 import time
 
-from ..common import AUTH_STREAM, auth_fields, bare_client, make_bus, prefill, stop_runner, unique
+from lightbus_sync.wire import decode_entry
+
+from ..common import AUTH_API, AUTH_EVENT, AUTH_STREAM, auth_fields, bare_client, make_bus, prefill, stop_runner, unique
 from ..framework import Case, Context, Metric, Target, Variant
 
 TIMEOUT = 180.0
@@ -73,6 +78,45 @@ def bare(ctx: Context, rep: int) -> dict[str, float]:
     client.xack(AUTH_STREAM, group, *to_ack)
     acked_s = time.perf_counter() - started
     cpu = time.process_time() - cpu0
+    return {"rate": n / handled_s, "rate_acked": n / acked_s, "cpu_us": cpu / n * 1e6}
+
+
+def floor(ctx: Context, rep: int) -> dict[str, float]:
+    client, n = ctx.scratch["client"], _n(ctx)
+    prefill(client, AUTH_STREAM, n, ctx.scratch["fields"])
+    group = unique("floor")
+    client.xgroup_create(AUTH_STREAM, group, id="0")
+    bus = make_bus(ctx, unique("bench-floor"))
+
+    def handler(username, email, is_admin):
+        pass
+
+    listener = bus.bench_auth.user_created.listen(handler, listener_name="floor")
+    binding = listener.binding_for(AUTH_API, AUTH_EVENT)
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    handled = 0
+    to_ack: list[bytes] = []
+    while handled < n:
+        with client.pipeline(transaction=False) as pipe:
+            if to_ack:
+                pipe.xack(AUTH_STREAM, group, *to_ack)
+            pipe.xreadgroup(group, "floor-consumer", {AUTH_STREAM: ">"}, count=100)
+            reply = pipe.execute()[-1]
+        to_ack = []
+        for _stream, entries in reply or ():
+            for entry_id, fields in entries:
+                raw = decode_entry(fields)
+                listener.handler(**binding.exact_kwargs(raw.parameters))
+                to_ack.append(entry_id)
+        handled += len(to_ack)
+        if time.perf_counter() - started > TIMEOUT:
+            raise TimeoutError(f"floor loop handled {handled} of {n}")
+    handled_s = time.perf_counter() - started
+    client.xack(AUTH_STREAM, group, *to_ack)
+    acked_s = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    bus.close()
     return {"rate": n / handled_s, "rate_acked": n / acked_s, "cpu_us": cpu / n * 1e6}
 
 
@@ -128,8 +172,7 @@ def build() -> Case:
             Variant("runner threads=1", _runner_variant(1)),
             Variant("runner threads=8", _runner_variant(8)),
             Variant("runner threads=32", _runner_variant(32)),
-            Variant("runner threads=1 prefetch=200", _runner_variant(1, 200)),
-            Variant("runner threads=8 prefetch=200", _runner_variant(8, 200)),
+            Variant("decode+call loop (the Python floor)", floor),
         ],
         metrics=[  # also rate_acked (until the acker acked all N), in the JSON
             Metric("rate", "handled", "events/s"),

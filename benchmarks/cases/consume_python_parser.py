@@ -11,6 +11,7 @@ from ..isolated import python_parser
 
 BARE = "bare XREADGROUP+XACK"
 RUNNER = "runner threads=8"
+FLOOR = "decode+call loop (the Python floor)"
 
 
 def build() -> Case:
@@ -21,6 +22,7 @@ def build() -> Case:
         variants=[
             Variant(f"{BARE} (Python parser)", python_parser("consume", BARE), baseline=True),
             Variant(f"{RUNNER} (Python parser)", python_parser("consume", RUNNER)),
+            Variant(f"{FLOOR} (Python parser)", python_parser("consume", FLOOR)),
         ],
         metrics=[
             Metric("rate", "handled", "events/s"),
