@@ -37,7 +37,10 @@ class Lane:
         self._queue: "queue.SimpleQueue[object]" = queue.SimpleQueue()
         self._handle = handle
         self._threads: list[threading.Thread] = []
-        self._held = 0  # entries put and not yet handled
+        # Entries held = queued (counted by putters, under the lock) - handled (counted
+        # by each worker in its own slot: one writer each, so no lock per entry).
+        self._queued = 0
+        self._handled = [0] * size
         self._room_changed = threading.Condition()
         #: Room that the threads waiting in wait_for_room() want (the smallest); workers
         #: wake them only once there is that much, not after every entry.
@@ -46,29 +49,35 @@ class Lane:
     def start(self) -> None:
         for index in range(self.size):
             thread = threading.Thread(
-                target=self._work, name=f"lightbus-worker-{self.name}-{index}", daemon=True
+                target=self._work, args=(index,), name=f"lightbus-worker-{self.name}-{index}", daemon=True
             )
             thread.start()
             self._threads.append(thread)
 
+    def _held(self) -> int:
+        """Entries put and not yet handled."""
+        return self._queued - sum(self._handled)
+
     def room(self) -> int:
         """How many more entries the lane takes before it is full."""
         with self._room_changed:
-            return self.capacity - self._held
+            return self.capacity - self._held()
 
     def wait_for_room(self, timeout: float, wanted: int = 1) -> int:
         """Wait up to ``timeout`` seconds for the lane to have room for ``wanted`` entries
         (at most its capacity); return the room (it may be less after the timeout)."""
         wanted = max(min(wanted, self.capacity), 1)
         with self._room_changed:
-            if self.capacity - self._held >= wanted:
-                return self.capacity - self._held
+            if self.capacity - self._held() >= wanted:
+                return self.capacity - self._held()
+            # Registered before wait_for checks again: a worker that finishes after that
+            # check sees it, and notifies once this thread waits (it needs the lock).
             self._wanted.append(wanted)
             try:
-                self._room_changed.wait_for(lambda: self.capacity - self._held >= wanted, timeout)
+                self._room_changed.wait_for(lambda: self.capacity - self._held() >= wanted, timeout)
             finally:
                 self._wanted.remove(wanted)
-            return self.capacity - self._held
+            return self.capacity - self._held()
 
     def put(self, work: Work) -> None:
         """Queue an entry (never blocks: callers fetch no more than ``room()``)."""
@@ -77,12 +86,14 @@ class Lane:
     def put_many(self, works: list[Work]) -> None:
         """Queue entries in order (never blocks: callers fetch no more than ``room()``)."""
         with self._room_changed:
-            self._held += len(works)
+            self._queued += len(works)
         put = self._queue.put
         for work in works:
             put(work)
 
-    def _work(self) -> None:
+    def _work(self, index: int) -> None:
+        handled = self._handled
+        wanted = self._wanted
         while True:
             item = self._queue.get()
             if item is _STOP:
@@ -92,10 +103,11 @@ class Lane:
             except BaseException:  # the runner's handle never raises; this is a last guard
                 logger.exception("worker %s: unexpected error", self.name)
             finally:
-                with self._room_changed:
-                    self._held -= 1
-                    if self._wanted and self.capacity - self._held >= min(self._wanted):
-                        self._room_changed.notify_all()
+                handled[index] += 1
+                if wanted:
+                    with self._room_changed:
+                        if wanted and self.capacity - self._held() >= min(wanted):
+                            self._room_changed.notify_all()
 
     def stop(self, deadline: float) -> tuple[bool, list[Work]]:
         """Take back the entries no worker has started, let the workers finish what they
@@ -110,7 +122,7 @@ class Lane:
             if item is not _STOP:
                 unstarted.append(item)
         with self._room_changed:
-            self._held -= len(unstarted)
+            self._queued -= len(unstarted)
             self._room_changed.notify_all()
         for _ in self._threads:
             self._queue.put(_STOP)
