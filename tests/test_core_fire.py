@@ -293,3 +293,11 @@ def test_an_unknown_api_is_unknown_even_when_redis_is_down(fresh_redis_server):
         assert bus.core_fire.auth.user_deleted.definition.parameter_names == ("username",)  # local: no Redis
     finally:
         bus.close()
+
+
+def test_a_parameter_name_that_is_not_a_string_is_refused_by_name(bus, redis_client):
+    with pytest.raises(UnexpectedParameter, match=r"item 0.*unexpected parameter\(s\) 3"):
+        bus.core_fire.auth.permission_changed.fire_many([{"username": "a", 3: 4}])
+    with pytest.raises(UnexpectedParameter, match=r"unexpected parameter\(s\) 3"):
+        bus.core_fire.auth.permission_changed.fire_many([{3: 4}])  # with nothing to suggest
+    _nothing_written(redis_client)
