@@ -4,7 +4,8 @@ Exit statuses: 0 done (``status --check``: no group lost entries, every threshol
 1 ``status --check`` found a loss or a threshold exceeded, or ``dead-letters
 replay/purge`` could not act on some of the ids given; 2 bad arguments or
 configuration; 3 the bus module could not be imported (missing: one line; raised:
-traceback); 4 Redis unavailable or refusing a command.
+traceback); 4 Redis unavailable, refusing the connection (a wrong password, an untrusted TLS
+certificate) or refusing a command.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import redis
 from .bus_module import BusModuleNotFound
 from .cli_common import EXIT_CONFIG, EXIT_FAILED, EXIT_IMPORT, EXIT_OK, EXIT_REDIS, BusModuleImportFailed, load_command_bus
 from .errors import BusUnavailable, LightbusError
+from .clients import is_permanent
 from .transport import TRANSIENT_ERRORS
 
 
@@ -150,7 +152,11 @@ def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except TRANSIENT_ERRORS as exc:
-        print(f"lightbus-sync: Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if is_permanent(exc):
+            print(f"lightbus-sync: Redis unavailable: it refused the connection ({type(exc).__name__}: {exc}): "
+                  f"retrying will not help: check the URL's user, password and TLS settings", file=sys.stderr)
+        else:
+            print(f"lightbus-sync: Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_REDIS
     except redis.RedisError as exc:
         print(f"lightbus-sync: Redis refused a command: {exc}", file=sys.stderr)
