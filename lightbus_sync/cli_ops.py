@@ -51,6 +51,10 @@ def add_ops_commands(sub: Any, bus_module: bool = True) -> None:
                              "set it above the acknowledgement timeout")
     status.add_argument("--max-dead-letters", type=int, metavar="N",
                         help="with --check: most dead letters a stream may have")
+    status.add_argument("--max-replica-lag", type=float, metavar="SECONDS",
+                        help="with --check and a redis+sentinel:// URL: longest a replica may go without "
+                             "acknowledging the primary's writes; a replica down (known to the sentinels, "
+                             "not connected) or the primary unreachable fails too")
     status.set_defaults(func=command_status)
 
     inspect = sub.add_parser(
@@ -177,8 +181,12 @@ def command_status(args: argparse.Namespace) -> int:
     from .ops.status import check_status, collect_status, render_problems, render_status
 
     thresholds = {"max_lag": args.max_lag, "max_pending_age": args.max_pending_age,
-                  "max_dead_letters": args.max_dead_letters}
+                  "max_dead_letters": args.max_dead_letters, "max_replica_lag": args.max_replica_lag}
     given = {k: v for k, v in thresholds.items() if v is not None}
+    if args.max_replica_lag is not None and not args.max_replica_lag >= 0:
+        print(f"lightbus-sync: --max-replica-lag must be a number of seconds >= 0, got {args.max_replica_lag:g}",
+              file=sys.stderr)
+        return EXIT_CONFIG
     if given and not args.check:
         print(f"lightbus-sync: --{'/--'.join(k.replace('_', '-') for k in given)} only apply with --check",
               file=sys.stderr)
@@ -190,6 +198,10 @@ def command_status(args: argparse.Namespace) -> int:
         # Neither a bus module nor --api: every stream on the Redis server(s).
         status = collect_status(bus, args.api, include_local=from_module,
                                 discover=args.all_streams or (not from_module and not args.api))
+        if args.max_replica_lag is not None and not status.replication:
+            print("lightbus-sync: --max-replica-lag needs a Redis Sentinel URL (redis+sentinel://...): "
+                  "no API of this bus uses one", file=sys.stderr)
+            return EXIT_CONFIG
         problems = check_status(status, **thresholds) if args.check else []
         backlog = configured_backlog(bus.config)  # bus.outbox.url configured: its backlog
         if args.json:

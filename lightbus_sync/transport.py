@@ -563,7 +563,8 @@ class RedisTransport:
         """For a Sentinel URL: ``service_name``, ``primary`` (host, port) as the sentinels
         name it, ``sentinels`` (how many the URL lists) and ``sentinels_up`` (how many
         answer ``PING``), ``error`` (why no primary is known, else None; ``primary`` is
-        then None). None for other URLs."""
+        then None), ``known_replicas`` (the replicas the sentinels know, up or down: see
+        ``_known_replicas``). None for other URLs."""
         client = self.client
         if not isinstance(client, SentinelRedis):
             return None
@@ -580,7 +581,22 @@ class RedisTransport:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         return {"service_name": client.service_name, "primary": primary, "error": error,
-                "sentinels": len(client.sentinel.sentinels), "sentinels_up": up}
+                "sentinels": len(client.sentinel.sentinels), "sentinels_up": up,
+                "known_replicas": self._known_replicas(client)}
+
+    @staticmethod
+    def _known_replicas(client: SentinelRedis) -> Optional[list[dict[str, Any]]]:
+        """``SENTINEL REPLICAS <service>`` of the first sentinel that answers: per replica
+        ``address`` (host:port) and ``flags`` (e.g. ``{"slave", "s_down", "disconnected"}``).
+        None if no sentinel answers (or may run it)."""
+        for sentinel in client.sentinel.sentinels:
+            try:
+                replicas = sentinel.sentinel_slaves(client.service_name)
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+                continue
+            return [{"address": f"{r['ip']}:{r['port']}", "flags": set(r["flags"].split(","))
+                     if isinstance(r["flags"], str) else set(r["flags"])} for r in replicas]
+        return None
 
     def stream_info(self, stream: str) -> Optional[Row]:
         """``XINFO STREAM``: length, first/last entry...; None if the key does not exist."""
