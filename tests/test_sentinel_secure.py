@@ -239,3 +239,40 @@ def test_mutual_tls_without_a_client_certificate_is_a_clear_configuration_error(
         runner = run_process("recording_bus", url, config=fast_config(), env={"TEST_REDIS_URL": redis_url})
         assert runner.wait(30) == 2, runner.output()
         assert "certificate required" in runner.output()
+
+
+# --- the test helpers' own checks ----------------------------------------------------------
+
+
+def test_sentinel_auth_is_checked_and_hides_its_passwords():
+    with pytest.raises(ValueError, match="sentinel_username needs a sentinel_password"):
+        SentinelAuth(DATA_SECRET, sentinel_username="watcher")
+    shown = repr(AUTHS["acl users"])
+    assert "app" in shown and "watcher" in shown
+    _no_secret(shown)
+
+
+def test_tls_files_need_openssl_and_report_its_failure(tmp_path, monkeypatch):
+    (tmp_path / "bad" / "ca.key").mkdir(parents=True)  # where the CA's key should go
+    with pytest.raises(RuntimeError, match=r"openssl req failed \(\d+\): .*ca\.key"):
+        make_tls_files(tmp_path / "bad")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(TlsToolMissing, match="openssl command line tool is not installed"):
+        make_tls_files(tmp_path / "none")
+
+
+def test_replica_problems_cover_an_unreachable_primary_and_no_replica():
+    from lightbus_sync.ops.replication import ReplicaStatus, ReplicationStatus, replica_problems
+
+    unreachable = ReplicationStatus("redis+sentinel://h:1/m", "m", None, 3, 0, error="MasterNotFoundError: none")
+    [(kind, address, _, message)] = replica_problems(unreachable, 1)
+    assert (kind, address) == ("replica_down", None) and "the primary is unreachable (MasterNotFoundError" in message
+    alone = ReplicationStatus("redis+sentinel://h:1/m", "m", "h:2", 3, 3, primary_offset=10)
+    [(kind, _, value, message)] = replica_problems(alone, 1)
+    assert (kind, value) == ("replica_down", 0) and "no replica connected" in message
+    syncing = ReplicationStatus("redis+sentinel://h:1/m", "m", "h:2", 3, 3, primary_offset=10, replicas=[
+        ReplicaStatus("h:3", "wait_bgsave", 0, 10, None), ReplicaStatus("h:4", "online", 10, 0, None),
+        ReplicaStatus("h:5", "online", 10, 0, 1)])
+    found = replica_problems(syncing, 1)
+    assert [(k, a) for k, a, _, _ in found] == [("replica_down", "h:3"), ("replica_lag", "h:4")]
+    assert "is wait_bgsave" in found[0][3] and "lag unknown > 1s" in found[1][3]

@@ -67,7 +67,9 @@ class TlsFiles:
 def _openssl(directory: Path, *args: str) -> None:
     done = subprocess.run(["openssl", *args], cwd=directory, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
-        raise RuntimeError(f"openssl {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+        # Key generation prints progress lines of dots and pluses: leave them out.
+        said = [line for line in done.stderr.splitlines() if line.strip(".+*- ")]
+        raise RuntimeError(f"openssl {args[0]} failed ({done.returncode}): {' '.join(said)}")
 
 
 def make_tls_files(directory: Path, ca_name: str = "lightbus_sync test CA") -> TlsFiles:
