@@ -133,8 +133,12 @@ def test_status_through_password_protected_sentinels(auth_deployment):
     bus = _bus(deployment.url, min_replicas=2)
     try:
         bus.runner_test.job.fire(n=1)
+        view = bus.transport_for("default").sentinel_view()
     finally:
         bus.close()
+    assert view["sentinels_up"] == 3  # PING allowed
+    assert sorted(r["address"] for r in view["known_replicas"]) == sorted(  # SENTINEL REPLICAS allowed
+        f"127.0.0.1:{s.port}" for s in deployment.replicas())
     done = _cli("status", "--redis-url", deployment.url, "--api", "runner_test")
     assert done.returncode == 0, done.stderr
     assert f"127.0.0.1:{deployment.primary_port()}" in done.stdout and "3/3 up" in done.stdout
