@@ -4,7 +4,8 @@ Exit statuses: 0 done (``status --check``: no group lost entries, every threshol
 1 ``status --check`` found a loss or a threshold exceeded, or ``dead-letters
 replay/purge`` could not act on some of the ids given; 2 bad arguments or
 configuration; 3 the bus module could not be imported (missing: one line; raised:
-traceback); 4 Redis unavailable or refusing a command.
+traceback); 4 Redis unavailable, refusing the connection (a wrong password, an untrusted TLS
+certificate) or refusing a command.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import redis
 from .bus_module import BusModuleNotFound
 from .cli_common import EXIT_CONFIG, EXIT_FAILED, EXIT_IMPORT, EXIT_OK, EXIT_REDIS, BusModuleImportFailed, load_command_bus
 from .errors import BusUnavailable, LightbusError
+from .clients import is_permanent
 from .transport import TRANSIENT_ERRORS
 
 
@@ -49,6 +51,10 @@ def add_ops_commands(sub: Any, bus_module: bool = True) -> None:
                              "set it above the acknowledgement timeout")
     status.add_argument("--max-dead-letters", type=int, metavar="N",
                         help="with --check: most dead letters a stream may have")
+    status.add_argument("--max-replica-lag", type=float, metavar="SECONDS",
+                        help="with --check and a redis+sentinel:// URL: longest a replica may go without "
+                             "acknowledging the primary's writes; a replica down (known to the sentinels, "
+                             "not connected) or the primary unreachable fails too")
     status.set_defaults(func=command_status)
 
     inspect = sub.add_parser(
@@ -150,7 +156,11 @@ def _run(args: argparse.Namespace, body: Callable[[Any, bool], int]) -> int:
         print(f"lightbus-sync: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except TRANSIENT_ERRORS as exc:
-        print(f"lightbus-sync: Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if is_permanent(exc):
+            print(f"lightbus-sync: Redis unavailable: it refused the connection ({type(exc).__name__}: {exc}): "
+                  f"retrying will not help: check the URL's user, password and TLS settings", file=sys.stderr)
+        else:
+            print(f"lightbus-sync: Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_REDIS
     except redis.RedisError as exc:
         print(f"lightbus-sync: Redis refused a command: {exc}", file=sys.stderr)
@@ -171,8 +181,12 @@ def command_status(args: argparse.Namespace) -> int:
     from .ops.status import check_status, collect_status, render_problems, render_status
 
     thresholds = {"max_lag": args.max_lag, "max_pending_age": args.max_pending_age,
-                  "max_dead_letters": args.max_dead_letters}
+                  "max_dead_letters": args.max_dead_letters, "max_replica_lag": args.max_replica_lag}
     given = {k: v for k, v in thresholds.items() if v is not None}
+    if args.max_replica_lag is not None and not args.max_replica_lag >= 0:
+        print(f"lightbus-sync: --max-replica-lag must be a number of seconds >= 0, got {args.max_replica_lag:g}",
+              file=sys.stderr)
+        return EXIT_CONFIG
     if given and not args.check:
         print(f"lightbus-sync: --{'/--'.join(k.replace('_', '-') for k in given)} only apply with --check",
               file=sys.stderr)
@@ -184,6 +198,10 @@ def command_status(args: argparse.Namespace) -> int:
         # Neither a bus module nor --api: every stream on the Redis server(s).
         status = collect_status(bus, args.api, include_local=from_module,
                                 discover=args.all_streams or (not from_module and not args.api))
+        if args.max_replica_lag is not None and not status.replication:
+            print("lightbus-sync: --max-replica-lag needs a Redis Sentinel URL (redis+sentinel://...): "
+                  "no API of this bus uses one", file=sys.stderr)
+            return EXIT_CONFIG
         problems = check_status(status, **thresholds) if args.check else []
         backlog = configured_backlog(bus.config)  # bus.outbox.url configured: its backlog
         if args.json:

@@ -14,13 +14,17 @@ so the client follows a failover. The failures of a failover reach the caller as
 or none knowing a primary that is up (``MasterNotFoundError``), or a connection to a
 former primary that is now a replica (its ``READONLY`` reply, turned by redis-py into
 ``ConnectionError`` after dropping the connection). Sentinels that refuse the
-``sentinel_username`` / ``sentinel_password`` raise ``redis.AuthenticationError``, and
-sentinels that monitor no service of the URL's name ``redis.ResponseError``: retrying
-fixes neither.
+``sentinel_username`` / ``sentinel_password`` raise ``redis.AuthenticationError``,
+sentinels whose TLS certificates do not verify, or that refuse the client's (or its
+absence), a ``redis.ConnectionError`` caused by the ``ssl`` error (``is_permanent`` is
+true for both), and sentinels that
+monitor no service of the URL's name ``redis.ResponseError``: retrying fixes none of
+them.
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, Optional, cast
 
 import redis
@@ -29,6 +33,32 @@ from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
 from .redis_url import EMBEDDED_SCHEME, SentinelUrl, is_cluster_url, is_sentinel_url, parse_sentinel_url, redact
+
+
+#: TLS alerts a server sends when it refuses the client's certificate (or its absence).
+_REFUSED_CERTIFICATE_REASONS = frozenset({
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_EXPIRED", "TLSV1_ALERT_ACCESS_DENIED",
+})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Connection failures that no retry can fix: a refused password or ACL user
+    (``AuthenticationError``), a TLS certificate that does not verify or a client
+    certificate the server refuses or requires (an ``ssl.SSLCertVerificationError``, or
+    an ``ssl.SSLError`` with such an alert, anywhere in the exception's chain)."""
+    if isinstance(exc, redis.AuthenticationError):
+        return True
+    seen = 0
+    cause: Optional[BaseException] = exc
+    while cause is not None and seen < 10:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in _REFUSED_CERTIFICATE_REASONS:
+            return True
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
 
 
 def make_client(url: str, *, socket_timeout: float, connect_timeout: float, **extra: Any) -> redis.Redis:
@@ -105,6 +135,7 @@ class LightbusSentinel(Sentinel):
     def discover_master(self, service_name: str) -> tuple[str, int]:
         errors: list[str] = []
         refused = answered = 0
+        untrusted: Optional[BaseException] = None  # TLS failed: a certificate refused either way
         monitored: set[str] = set()
         for index, sentinel in enumerate(self.sentinels):
             address = "{host}:{port}".format_map(sentinel.connection_pool.connection_kwargs)
@@ -116,6 +147,8 @@ class LightbusSentinel(Sentinel):
                 errors.append(f"sentinel {address}: {exc}")
                 continue
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if untrusted is None and is_permanent(exc):
+                    untrusted = exc
                 errors.append(f"sentinel {address}: {type(exc).__name__}: {exc}")
                 continue
             except redis.ResponseError as exc:  # NOAUTH, WRONGPASS, NOPERM...
@@ -137,6 +170,11 @@ class LightbusSentinel(Sentinel):
                 f"the sentinels refused the connection (check sentinel_username and sentinel_password): "
                 f"{'; '.join(errors)}"
             )
+        if untrusted is not None and not answered:
+            raise redis.ConnectionError(
+                f"TLS with the sentinels failed (check ssl_ca_certs, ssl_certfile, ssl_keyfile and "
+                f"sentinel_ssl): {'; '.join(errors)}"
+            ) from untrusted
         if answered == len(self.sentinels) and service_name not in monitored:
             raise redis.ResponseError(
                 f"no sentinel monitors a service named {service_name!r} (they monitor: "

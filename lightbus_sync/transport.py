@@ -9,7 +9,6 @@ Redis URL. Writes retry transient failures (connection refused/reset, timeouts,
 from __future__ import annotations
 
 import logging
-import ssl
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, cast
@@ -20,7 +19,7 @@ from redis.exceptions import AskError, ClusterDownError, ReadOnlyError, SlotNotC
 from .backoff import Backoff
 from .cluster import group_by_slot, is_cluster_client
 from .errors import BusUnavailable, RedisOutOfMemory, ScriptRefused, TransportError
-from .clients import SentinelRedis, make_client, url_socket_timeout
+from .clients import SentinelRedis, is_permanent, make_client, url_socket_timeout
 from .keys import SCHEMAS_SET, schema_key
 from .redis_url import is_cluster_url, redact
 from .replication import ReplicaWait
@@ -60,21 +59,6 @@ _TRANSIENT_REPLY_PREFIXES = ("MASTERDOWN", "TRYAGAIN", "BUSY ", "LOADING", "UNBL
 def is_transient_reply(exc: BaseException) -> bool:
     """True for an error reply that means "not now" (see ``_TRANSIENT_REPLY_PREFIXES``)."""
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLY_PREFIXES)
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Connection failures that no retry can fix: a refused password or ACL user
-    (``AuthenticationError``), a TLS certificate that does not verify."""
-    if isinstance(exc, redis.AuthenticationError):
-        return True
-    seen = 0
-    cause: Optional[BaseException] = exc
-    while cause is not None and seen < 10:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-        seen += 1
-    return False
 
 
 def _xadd_command(stream: str, fields: Mapping[str, str], max_length: Optional[int]) -> list[Any]:
@@ -585,7 +569,8 @@ class RedisTransport:
         """For a Sentinel URL: ``service_name``, ``primary`` (host, port) as the sentinels
         name it, ``sentinels`` (how many the URL lists) and ``sentinels_up`` (how many
         answer ``PING``), ``error`` (why no primary is known, else None; ``primary`` is
-        then None). None for other URLs."""
+        then None), ``known_replicas`` (the replicas the sentinels know, up or down: see
+        ``_known_replicas``). None for other URLs."""
         client = self.client
         if not isinstance(client, SentinelRedis):
             return None
@@ -602,7 +587,22 @@ class RedisTransport:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         return {"service_name": client.service_name, "primary": primary, "error": error,
-                "sentinels": len(client.sentinel.sentinels), "sentinels_up": up}
+                "sentinels": len(client.sentinel.sentinels), "sentinels_up": up,
+                "known_replicas": self._known_replicas(client)}
+
+    @staticmethod
+    def _known_replicas(client: SentinelRedis) -> Optional[list[dict[str, Any]]]:
+        """``SENTINEL REPLICAS <service>`` of the first sentinel that answers: per replica
+        ``address`` (host:port) and ``flags`` (e.g. ``{"slave", "s_down", "disconnected"}``).
+        None if no sentinel answers (or may run it)."""
+        for sentinel in client.sentinel.sentinels:
+            try:
+                replicas = sentinel.sentinel_slaves(client.service_name)
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+                continue
+            return [{"address": f"{r['ip']}:{r['port']}", "flags": set(r["flags"].split(","))
+                     if isinstance(r["flags"], str) else set(r["flags"])} for r in replicas]
+        return None
 
     def stream_info(self, stream: str) -> Optional[Row]:
         """``XINFO STREAM``: length, first/last entry...; None if the key does not exist."""

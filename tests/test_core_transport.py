@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ import lightbus_sync
 from lightbus_sync import Api, Event, Parameter
 from lightbus_sync.errors import BusUnavailable, LightbusError, TransportError
 from lightbus_sync.testing.redis_server import RedisServer
+from lightbus_sync.testing.tls import TlsFiles, TlsToolMissing, make_tls_files
 from lightbus_sync.wire import decode_entry
 
 STREAM = "core_transport.*:stream"
@@ -128,54 +128,12 @@ def test_fire_across_fork(make_bus, redis_url, redis_client):
 SYSTEM_REDIS = "/usr/bin/redis-server"
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture
-def tls_files(tmp_path: Path) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command line tool is not installed: cannot make test certificates")
-    directory = tmp_path / "tls"
-    directory.mkdir()
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-             "-days", "2", "-subj", "/CN=lightbus_sync test CA", cwd=directory)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-             "-subj", "/CN=127.0.0.1", cwd=directory)
-    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "server.crt", "-days", "2", "-extfile", "san.cnf", cwd=directory)
-    return directory
-
-
-class TlsRedisServer(RedisServer):
-    """TLS only: the plain port is off (``--port 0``) and ``port`` is the TLS port, so
-    the readiness probe must speak TLS too."""
-
-    def __init__(self, tls: Path, **kwargs) -> None:
-        super().__init__(executable=SYSTEM_REDIS, **kwargs)
-        self.tls = tls
-        self.extra_args = (
-            "--port", "0", "--tls-port", str(self.port),
-            "--tls-cert-file", str(tls / "server.crt"), "--tls-key-file", str(tls / "server.key"),
-            "--tls-ca-cert-file", str(tls / "ca.crt"), "--tls-auth-clients", "no",
-        )
-
-    def client(self, **kwargs) -> redis.Redis:
-        return redis.Redis(host=self.host, port=self.port, ssl=True, ssl_ca_certs=str(self.tls / "ca.crt"),
-                           **kwargs)
-
-    def _probe(self, pid: int) -> str:
-        client = self.client(socket_timeout=1, socket_connect_timeout=1)
-        try:
-            if int(client.info("server").get("process_id", -1)) != pid:
-                return "foreign"
-            client.ping()
-            return "ours"
-        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
-            return "down"
-        finally:
-            client.close()
+def tls_files(tmp_path: Path) -> TlsFiles:
+    try:
+        return make_tls_files(tmp_path / "tls")
+    except TlsToolMissing as exc:
+        pytest.skip(str(exc))
 
 
 def _supports_tls(executable: str) -> bool:
@@ -191,8 +149,8 @@ def _supports_tls(executable: str) -> bool:
 def test_fire_over_tls_with_the_ca_in_the_url(make_bus, tls_files):
     if not os.path.exists(SYSTEM_REDIS) or not _supports_tls(SYSTEM_REDIS):
         pytest.skip(f"{SYSTEM_REDIS} is missing or built without TLS support")
-    with TlsRedisServer(tls_files) as server:
-        url = f"rediss://127.0.0.1:{server.port}/0?ssl_ca_certs={tls_files / 'ca.crt'}"
+    with RedisServer(executable=SYSTEM_REDIS, tls=tls_files) as server:  # TLS only: port is the TLS port
+        url = f"rediss://127.0.0.1:{server.port}/0?ssl_ca_certs={tls_files.ca_cert}"
         message = make_bus(url).core_transport.happened.fire(worker=1, seq=1, text="over TLS")
         with server.client() as client:
             assert _entries(client)[message.stream_id] == (message.id, {"worker": 1, "seq": 1, "text": "over TLS"})

@@ -28,3 +28,13 @@ def test_the_demo_prints_the_url_without_its_password(fresh_redis_server):
     output = "\n".join(lines)
     assert SECRET not in output
     assert f"Redis: redis://demo:***@127.0.0.1:{fresh_redis_server.port}/0" in output
+
+
+def test_a_sentinel_url_in_the_config_repr_shows_neither_password():
+    url = (f"redis+sentinel://app:{SECRET}@127.0.0.1:26379,127.0.0.1:26380/mymaster"
+           f"?sentinel_username=watcher&sentinel_password={SECRET}-2&ssl=true&ssl_password={SECRET}-3")
+    config = load_config(redis_url=url)
+    text = repr(config) + str(config)
+    assert SECRET not in text
+    assert "redis+sentinel://app:***@127.0.0.1:26379,127.0.0.1:26380/mymaster?sentinel_username=watcher" in text
+    assert "sentinel_password=***" in text and "ssl_password=***" in text

@@ -565,3 +565,72 @@ def test_sentinel_url_timeouts_reach_the_connections():
         assert sentinel.connection_pool.connection_kwargs["socket_timeout"] == 0.2
     finally:
         transport.close()
+
+
+# --- status --check --max-replica-lag -------------------------------------------------------
+
+
+def _status_check(url: str, *extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIGHTBUS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(Path(__file__).parent)])
+    return subprocess.run([sys.executable, "-m", "lightbus_sync.cli", "status", "--redis-url", url, "--api", "sent",
+                           "--check", *extra], capture_output=True, text=True, env=env, timeout=60)
+
+
+def _replica_lag(deployment, port: int):
+    """The primary's ``lag`` for the replica on ``port`` (None when not connected)."""
+    with deployment.client() as primary:
+        info = primary.info("replication")
+    for key, value in info.items():
+        if key.startswith("slave") and isinstance(value, dict) and int(value["port"]) == port:
+            return int(value["lag"])
+    return None
+
+
+def test_status_check_fails_on_a_stopped_or_dead_replica(tmp_path):
+    from lightbus_sync.testing.redis_sentinel import SentinelDeployment
+    from runner_apps.harness import wait_until
+
+    with SentinelDeployment(directory=tmp_path / "redis") as deployment:
+        url = deployment.url
+        done = _status_check(url, "--max-replica-lag", "2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "check: OK" in done.stdout
+        replica = deployment.replicas()[0]
+        address = f"127.0.0.1:{replica.port}"
+        replica.pause(60)  # SIGSTOP: connected, but it acknowledges nothing
+        try:
+            wait_until(lambda: (_replica_lag(deployment, replica.port) or 0) >= 4, 20, interval=0.2,
+                       what="the stopped replica's lag to reach 4 s")
+            done = _status_check(url, "--max-replica-lag", "2")
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert f"replica {address} lag" in done.stdout and "> 2s" in done.stdout
+            other = f"127.0.0.1:{deployment.replicas()[1].port}"
+            assert f"replica {other}" not in done.stdout.split("check: FAILED")[1]  # the running one is fine
+            data = json.loads(_status_check(url, "--max-replica-lag", "2", "--json").stdout)
+            [problem] = data["check"]["problems"]
+            assert problem["kind"] == "replica_lag" and problem["group"] == address and problem["value"] >= 4
+            assert data["check"]["thresholds"] == {"max_replica_lag": 2.0}
+            assert _status_check(url, "--max-replica-lag", "30").returncode == 0  # within a looser limit
+        finally:
+            replica.resume()
+        wait_until(lambda: (_replica_lag(deployment, replica.port) or 99) <= 1, 20, interval=0.2,
+                   what="the resumed replica to catch up")
+        assert _status_check(url, "--max-replica-lag", "2").returncode == 0
+        replica.kill()
+        wait_until(lambda: _replica_lag(deployment, replica.port) is None, 20, interval=0.1,
+                   what="the primary to drop the dead replica")
+        done = _status_check(url, "--max-replica-lag", "2")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"replica {address} is not connected" in done.stdout
+        assert "not connected" in done.stdout.split("check: FAILED")[0]  # the replication table shows it too
+        assert _status_check(url, "--max-lag", "100").returncode == 0  # replicas are checked on request only
+
+
+def test_max_replica_lag_needs_a_sentinel_url_and_seconds(redis_url):
+    done = _status_check(redis_url, "--max-replica-lag", "2")
+    assert done.returncode == 2 and "--max-replica-lag needs a Redis Sentinel URL" in done.stderr
+    done = _status_check(redis_url, "--max-replica-lag", "-1")
+    assert done.returncode == 2 and "--max-replica-lag must be a number of seconds >= 0, got -1" in done.stderr
+    done = _status_check(redis_url, "--max-replica-lag", "soon")
+    assert done.returncode == 2 and "invalid float value: 'soon'" in done.stderr

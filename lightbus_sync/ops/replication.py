@@ -5,8 +5,12 @@ For each distinct ``redis+sentinel://`` URL of the bus: the service name, the pr
 (as the sentinels name it), how many of the URL's sentinels answer, the primary's
 replication offset (``INFO replication`` ``master_repl_offset``) and, per replica the
 primary knows, its state, offset, how many bytes it is behind the primary, and its lag
-(seconds since the replica last acknowledged, as the primary reports it). A write is
-safe from a failover once enough replicas are past it: see ``min_replicas``.
+(seconds since the replica last acknowledged, as the primary reports it). Replicas
+the sentinels know (``SENTINEL REPLICAS``) that the primary does not list are shown as
+``not connected``, with the sentinels' flags. A write is safe from a failover once
+enough replicas are past it: see ``min_replicas``. ``lightbus-sync status --check
+--max-replica-lag`` fails on a replica that is not ``online`` or lags more
+(``ops.status.check_status``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from .formatting import table
 @attrs.define
 class ReplicaStatus:
     address: str  # host:port
-    state: str  # online, wait_bgsave, send_bulk...
-    offset: int
-    behind_bytes: int  # the primary's offset minus the replica's
+    state: str  # online, wait_bgsave, send_bulk...; "not connected" (known to the sentinels only)
+    offset: Optional[int]  # None when not connected
+    behind_bytes: Optional[int]  # the primary's offset minus the replica's
     lag: Optional[int]  # seconds since its last acknowledgement, as the primary reports it
+    #: the sentinels' flags for it (``s_down``, ``disconnected``...), when not connected
+    sentinel_flags: list[str] = attrs.Factory(list)
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -88,6 +94,11 @@ def _one(transport: Any) -> Optional[ReplicationStatus]:
             offset=replica_offset, behind_bytes=max(offset - replica_offset, 0),
             lag=None if lag is None else int(lag),
         ))
+    connected = {r.address for r in status.replicas}
+    for known in view.get("known_replicas") or []:
+        if known["address"] not in connected:
+            flags = sorted(f for f in known["flags"] if f != "slave")
+            status.replicas.append(ReplicaStatus(known["address"], "not connected", None, None, None, flags))
     return status
 
 
@@ -102,9 +113,38 @@ def render_replication(statuses: list[ReplicationStatus]) -> str:
             continue
         rows.append([s.service_name, "primary", s.primary, "-", s.primary_offset, "-", "-", sentinels])
         for r in s.replicas:
-            rows.append([s.service_name, "replica", r.address, r.state, r.offset, r.behind_bytes,
+            state = f"{r.state} ({','.join(r.sentinel_flags)})" if r.sentinel_flags else r.state
+            rows.append([s.service_name, "replica", r.address, state, _or_dash(r.offset), _or_dash(r.behind_bytes),
                          "?" if r.lag is None else f"{r.lag}s", ""])
         if not s.replicas:
             rows.append([s.service_name, "replica", "(none connected)", "-", "-", "-", "-", ""])
     headers = ["SENTINEL SERVICE", "ROLE", "ADDRESS", "STATE", "OFFSET", "BEHIND (BYTES)", "LAG", "SENTINELS"]
     return table(headers, rows, right=[4, 5, 6])
+
+
+def _or_dash(value: Optional[int]) -> object:
+    return "-" if value is None else value
+
+
+def replica_problems(status: ReplicationStatus, max_lag: float) -> list[tuple[str, Optional[str], Any, str]]:
+    """What ``--max-replica-lag`` fails on, as (kind, replica address, value, message):
+    ``replica_down`` for the primary unreachable, or a replica not ``online`` (not
+    connected, or still syncing); ``replica_lag`` for a replica whose last
+    acknowledgement is more than ``max_lag`` seconds old."""
+    name = status.service_name
+    if status.primary is None or status.error:
+        return [("replica_down", None, None, f"sentinel service {name}: the primary is unreachable ({status.error})")]
+    found: list[tuple[str, Optional[str], Any, str]] = []
+    if not status.replicas:
+        found.append(("replica_down", None, 0, f"sentinel service {name}: no replica connected to the primary"))
+    for r in status.replicas:
+        if r.state != "online":
+            flags = f", sentinels: {','.join(r.sentinel_flags)}" if r.sentinel_flags else ""
+            found.append(("replica_down", r.address, r.state,
+                          f"sentinel service {name}: replica {r.address} is {r.state}{flags}"))
+        elif r.lag is None or r.lag > max_lag:
+            lag = "unknown" if r.lag is None else f"{r.lag}s"
+            found.append(("replica_lag", r.address, r.lag,
+                          f"sentinel service {name}: replica {r.address} lag {lag} > {max_lag:g}s "
+                          f"(since its last acknowledgement; {r.behind_bytes} bytes behind)"))
+    return found

@@ -33,7 +33,7 @@ from .formatting import duration, iso, table, time_and_age
 from ..keys import dead_letter_stream, replay_stream
 from ..stream_ids import id_millis, id_time
 from ..transport import RedisTransport
-from .replication import ReplicationStatus, render_replication, replication_status
+from .replication import ReplicationStatus, render_replication, replica_problems, replication_status
 from .streams import Source, StreamTarget, all_transports, bus_streams, text
 
 #: Count dead letters per group only while the dead-letter stream is at most this long.
@@ -141,7 +141,9 @@ class BusStatus:
 @attrs.frozen
 class Problem:
     """A threshold exceeded: ``kind`` is ``lag``, ``pending_age`` or ``dead_letters``; or
-    ``lost``: a group lost entries (removed before it read them)."""
+    ``lost``: a group lost entries (removed before it read them); or, with
+    ``max_replica_lag``, ``replica_lag`` / ``replica_down`` (``stream`` is then the
+    Sentinel service name and ``group`` the replica's address, None for the primary)."""
 
     kind: str
     stream: str
@@ -288,6 +290,7 @@ def check_status(
     max_lag: Optional[int] = None,
     max_pending_age: Optional[float] = None,
     max_dead_letters: Optional[int] = None,
+    max_replica_lag: Optional[float] = None,
 ) -> list[Problem]:
     """Thresholds exceeded, one ``Problem`` each; [] when all is well.
 
@@ -298,8 +301,15 @@ def check_status(
       seconds (``XPENDING IDLE``). Set it above the acknowledgement timeout: entries
       waiting for a retry are idle up to that long by design.
     - dead letters: more than ``max_dead_letters`` in a stream's dead-letter stream.
+    - replicas (Sentinel URLs): the primary unreachable, a replica the sentinels know
+      that is not ``online`` at the primary, or one whose last acknowledgement is more
+      than ``max_replica_lag`` seconds old (``ops.replication.replica_problems``).
     """
     problems: list[Problem] = []
+    if max_replica_lag is not None:
+        for replication in status.replication:
+            for kind, address, value, message in replica_problems(replication, max_replica_lag):
+                problems.append(Problem(kind, replication.service_name, address, value, max_replica_lag, message))
     for stream in status.streams:
         transport = stream.transport
         if max_dead_letters is not None and stream.dead_letters > max_dead_letters:

@@ -27,7 +27,8 @@ from typing import Any, Callable, Optional
 
 import redis
 
-from ..transport import TRANSIENT_ERRORS, is_permanent, is_transient_reply
+from ..clients import is_permanent
+from ..transport import TRANSIENT_ERRORS, is_transient_reply
 from ..backoff import Backoff
 from ..keys import is_replay_stream
 from ..stream_ids import ZERO_ID, id_before, parse_id
@@ -78,6 +79,11 @@ class Reader:
         for thread in list(self._slot_threads):
             thread.join(max(deadline - time.monotonic(), 0))
 
+    def _refused(self, exc: BaseException) -> None:
+        """Redis refused the connection for good (``is_permanent``): stop the runner."""
+        self._on_fatal(f"listener {self.listener.name!r}: Redis at {self.transport.safe_url} refused the "
+                       f"connection ({type(exc).__name__}: {exc}): check the URL's user, password and TLS settings")
+
     def alive(self) -> bool:
         return self._thread.is_alive() and all(t.is_alive() for t in list(self._slot_threads))
 
@@ -93,6 +99,9 @@ class Reader:
                 self._ensure_groups(listener.since or "$")
                 break
             except TRANSIENT_ERRORS + (redis.ResponseError,) as exc:
+                if is_permanent(exc):
+                    self._refused(exc)
+                    return
                 logger.warning("listener %r: cannot create consumer groups yet (%s: %s); retrying",
                                listener.name, type(exc).__name__, exc)
                 self._stopping.wait(delay.next())
@@ -138,8 +147,7 @@ class Reader:
                 )
             except TRANSIENT_ERRORS as exc:  # before ResponseError: some are replies (CLUSTERDOWN...)
                 if is_permanent(exc):
-                    self._on_fatal(f"listener {listener.name!r}: Redis at {self.transport.safe_url} refused the "
-                                   f"connection ({type(exc).__name__}: {exc}): check the URL's user and password")
+                    self._refused(exc)
                     return
                 logger.warning("listener %r: reading failed (%s: %s); reconnecting",
                                listener.name, type(exc).__name__, exc)

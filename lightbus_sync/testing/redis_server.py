@@ -24,11 +24,14 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+if TYPE_CHECKING:
+    from .tls import TlsFiles
 
 __all__ = [
     "ENV_EXECUTABLE",
@@ -239,14 +242,16 @@ def _parse_version(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _probe_client(host: str, port: int) -> redis.Redis:
-    """A fresh client that fails fast and never retries (for readiness checks)."""
+def _probe_client(host: str, port: int, **options: Any) -> redis.Redis:
+    """A fresh client that fails fast and never retries (for readiness checks);
+    ``options``: credentials, TLS."""
     return redis.Redis(
         host=host,
         port=port,
         socket_timeout=1.0,
         socket_connect_timeout=1.0,
         retry=Retry(NoBackoff(), 0),
+        **options,
     )
 
 
@@ -293,6 +298,12 @@ class RedisServer:
       so with ``appendonly=False`` a restart always comes back empty.
     * :meth:`start` returns only once this very process answers ``PING``.
     * :meth:`stop`, :meth:`kill` and :meth:`cleanup` are idempotent.
+    * With ``tls`` (:mod:`~lightbus_sync.testing.tls` files) the server speaks TLS only:
+      ``port`` is its TLS port (the plain one is off), replication uses TLS, and with
+      ``tls_auth_clients`` clients must present a certificate of the same CA.
+    * ``client_options`` (e.g. ``username``/``password`` for a server started with
+      ``--requirepass`` or ``--user``) go to every client this object makes, the
+      readiness probe included.
     """
 
     def __init__(
@@ -303,6 +314,9 @@ class RedisServer:
         extra_args: Sequence[str] = (),
         executable: str | os.PathLike[str] | None = None,
         startup_timeout: float = 10.0,
+        tls: "TlsFiles | None" = None,
+        tls_auth_clients: bool = False,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         """Configure (but do not start) a server.
 
@@ -325,6 +339,9 @@ class RedisServer:
         self.appendonly = bool(appendonly)
         self.extra_args: tuple[str, ...] = tuple(str(a) for a in extra_args)
         self.startup_timeout = float(startup_timeout)
+        self.tls = tls
+        self.tls_auth_clients = bool(tls_auth_clients)
+        self.client_options: dict[str, Any] = dict(client_options or {})
 
         self._port_auto = port is None
         self._port = pick_free_port() if port is None else int(port)
@@ -362,8 +379,18 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0``."""
-        return f"redis://{LOOPBACK}:{self._port}/0"
+        """``redis://127.0.0.1:PORT/0`` (``rediss://`` with TLS; no credentials)."""
+        return f"{'rediss' if self.tls else 'redis'}://{LOOPBACK}:{self._port}/0"
+
+    @property
+    def connection_options(self) -> dict[str, Any]:
+        """redis-py keyword arguments every client of this server needs: TLS (with
+        the client certificate when the server requires one) and ``client_options``."""
+        options: dict[str, Any] = {}
+        if self.tls is not None:
+            options.update(self.tls.client_options(client_cert=self.tls_auth_clients))
+        options.update(self.client_options)
+        return options
 
     @property
     def directory(self) -> Path:
@@ -388,7 +415,7 @@ class RedisServer:
         """
         kwargs.setdefault("decode_responses", False)
         kwargs.setdefault("db", 0)
-        return redis.Redis(host=LOOPBACK, port=self._port, **kwargs)
+        return redis.Redis(host=LOOPBACK, port=self._port, **{**self.connection_options, **kwargs})
 
     @property
     def version(self) -> tuple[int, ...]:
@@ -457,11 +484,23 @@ class RedisServer:
                 self._ever_started = True
                 return self
 
+    def _port_args(self) -> list[str]:
+        """``--port P``; with TLS, the plain port off and TLS on ``P`` (replication too)."""
+        if self.tls is None:
+            return ["--port", str(self._port)]
+        return [
+            "--port", "0", "--tls-port", str(self._port),
+            "--tls-cert-file", str(self.tls.server_cert), "--tls-key-file", str(self.tls.server_key),
+            "--tls-ca-cert-file", str(self.tls.ca_cert),
+            "--tls-auth-clients", "yes" if self.tls_auth_clients else "no",
+            "--tls-replication", "yes",
+        ]
+
     def _command_line(self) -> list[str]:
         args = [
             self.executable,
             "--bind", LOOPBACK,
-            "--port", str(self._port),
+            *self._port_args(),
             "--dir", str(self._directory),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
@@ -549,7 +588,7 @@ class RedisServer:
 
     def _probe(self, pid: int) -> str:
         """``"ours"`` if process ``pid`` answers PING, ``"foreign"``, or ``"down"``."""
-        client = _probe_client(LOOPBACK, self._port)
+        client = _probe_client(LOOPBACK, self._port, **self.connection_options)
         try:
             info = client.info("server")
             if int(info.get("process_id", -1)) != pid:

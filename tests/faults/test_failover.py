@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from lightbus_sync.testing.redis_sentinel import SentinelDeployment
+from lightbus_sync.testing.redis_sentinel import SentinelAuth, SentinelDeployment
+from lightbus_sync.testing.tls import make_tls_files
 
 from .harness import FAILOVER_RESULTS, FailoverResult, Producer, Runners, dead_seqs, pending_count, wait_for
 
@@ -29,8 +30,11 @@ CONFIRMED = {"min_replicas": 1, "min_replicas_timeout": 1}
 
 @pytest.fixture
 def deployment(request, tmp_path):
-    """A fresh deployment; ``request.param`` (indirect) may give keyword arguments."""
-    options = getattr(request, "param", {})
+    """A fresh deployment; ``request.param`` (indirect) may give keyword arguments
+    (``tls=True``: with throwaway certificates)."""
+    options = dict(getattr(request, "param", {}))
+    if options.pop("tls", False):
+        options["tls"] = make_tls_files(tmp_path / "tls")
     with SentinelDeployment(directory=tmp_path / "redis", **options) as deployment:
         yield deployment
 
@@ -98,6 +102,29 @@ def _kill_primary(deployment: SentinelDeployment) -> float:
 
 def test_primary_killed_under_load(deployment, tmp_path):
     _run_through_a_fault(deployment, tmp_path, "primary SIGKILLed (min_replicas 1)",
+                         lambda: _kill_primary(deployment))
+
+
+ACL_USERS = SentinelAuth("Data-Secret-1", username="app", sentinel_password="Sentinel-Secret-2",
+                         sentinel_username="watcher")
+
+
+@pytest.mark.parametrize("deployment", [{"auth": ACL_USERS}], indirect=True)
+def test_primary_killed_under_load_with_acl_users(deployment, tmp_path):
+    """The data servers' and the sentinels' default users are off: the producer, the
+    runners, the replicas and the sentinels all log in as ACL users, before and after
+    the failover."""
+    _run_through_a_fault(deployment, tmp_path, "primary SIGKILLed, ACL users (min_replicas 1)",
+                         lambda: _kill_primary(deployment))
+    for path in tmp_path.glob("runner-*.log"):
+        assert "Secret" not in path.read_text()
+
+
+@pytest.mark.parametrize("deployment", [{"tls": True, "tls_auth_clients": True,
+                                         "auth": SentinelAuth("Data-Secret-1", sentinel_password="Sentinel-Secret-2")}],
+                         indirect=True)
+def test_primary_killed_under_load_over_mutual_tls(deployment, tmp_path):
+    _run_through_a_fault(deployment, tmp_path, "primary SIGKILLed, mutual TLS + passwords (min_replicas 1)",
                          lambda: _kill_primary(deployment))
 
 
