@@ -6,7 +6,7 @@ import difflib
 from typing import Iterable
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+def did_you_mean(name: object, candidates: Iterable[str]) -> str:
     """Return `` (did you mean 'x'?)`` for the closest candidate, or an empty string
     (also for a ``name`` that is not a string: a mapping key given as a name)."""
     if not isinstance(name, str):
