@@ -6,7 +6,7 @@ database) publishes committed rows.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ...errors import ConfigurationError
 
@@ -16,10 +16,13 @@ OUTBOX_SETTING = "LIGHTBUS_SYNC_OUTBOX"
 
 class DjangoOutboxSink:
     """Writes outbox rows with the ORM on the connection of database ``using``, in its
-    current ``transaction.atomic()`` block (an ``OutboxSink`` for ``bus.outbox()``)."""
+    current ``transaction.atomic()`` block (an ``OutboxSink`` for ``bus.outbox()``).
+    ``on_commit(using, event_ids)``, if given, is called when that transaction commits
+    (never if it rolls back)."""
 
-    def __init__(self, using: str) -> None:
+    def __init__(self, using: str, on_commit: Optional[Callable[[str, list[str]], None]] = None) -> None:
         self.using = using
+        self.on_commit = on_commit
 
     def __repr__(self) -> str:
         return f"<DjangoOutboxSink using={self.using!r}>"
@@ -36,6 +39,27 @@ class DjangoOutboxSink:
                 f"committed on its own; fire inside `with transaction.atomic(using={self.using!r}):`"
             )
         OutboxEntry.objects.using(self.using).bulk_create([OutboxEntry(**row) for row in rows])
+        if self.on_commit is not None:
+            from django.db import transaction
+
+            callback, using, event_ids = self.on_commit, self.using, [row["event_id"] for row in rows]
+            transaction.on_commit(lambda: callback(using, event_ids), using=using)
+
+
+def relay_to_stand_ins(bus: Any, using: str, event_ids: list[str]) -> None:
+    """What the relay does, in tests whose bus has stand-in transports (``in_memory``,
+    ``record_events``): the committed rows of ``event_ids`` on database ``using`` are
+    written through the bus's current transports (handled, or recorded) and deleted."""
+    from django.db import transaction
+
+    from ...outbox.writer import decode_fields
+    from .models import OutboxEntry
+
+    with transaction.atomic(using=using):
+        rows = list(OutboxEntry.objects.using(using).filter(event_id__in=event_ids).order_by("id"))
+        for row in rows:
+            bus.transport_for(row.api_name).add_events([(row.stream, decode_fields(row.fields))], None, 0.0)
+        OutboxEntry.objects.using(using).filter(pk__in=[row.pk for row in rows]).delete()
 
 
 #: ``OPTIONS`` keys Django's PostgreSQL backend uses itself (not connection parameters).
