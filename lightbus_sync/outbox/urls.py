@@ -35,12 +35,17 @@ def check_database_url(value: Any) -> None:
 
 
 def safe_url(url: Any) -> str:
-    """``url`` (a string, URL or Engine) for logs and errors: its password replaced by ``***``."""
+    """``url`` (a string, URL or Engine) for logs and errors: its password, and any query
+    parameter whose name has ``password`` in it (``sslpassword``...), replaced by ``***``."""
     target = getattr(url, "url", url)  # an Engine
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(target).render_as_string(hide_password=True)
+        parsed = make_url(target)
+        secret = {key: "***" for key in parsed.query if "password" in key.lower()}
+        if secret:
+            parsed = parsed.update_query_dict(secret)
+        return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except Exception:
         text = str(target)
         scheme, sep, rest = text.partition("://")

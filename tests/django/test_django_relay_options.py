@@ -15,7 +15,7 @@ from django.db import connections
 from django_processes import ManageProcess, manage, postgres_database, processes  # noqa: F401 (fixtures)
 from lightbus_sync.contrib.django.outbox import database_url
 from lightbus_sync.errors import ConfigurationError
-from lightbus_sync.outbox.urls import relay_engine
+from lightbus_sync.outbox.urls import relay_engine, safe_url
 from runner_apps.harness import wait_until
 
 PASSWORD = "pw-" + uuid.uuid4().hex
@@ -52,6 +52,15 @@ def test_the_relays_postgresql_connection_takes_the_aliases_options(options_alia
         engine.dispose()
     # The relay's own idle timeout is added to the alias's options, not instead of them.
     assert tuple(row) == ("relay options test", "pg_catalog,public", "1min")
+
+
+@pytest.mark.django_db(databases=["pg"])
+def test_secrets_in_the_options_are_hidden_from_the_urls_display(options_alias):
+    options_alias("pg", {"sslpassword": PASSWORD, "password": PASSWORD, "sslmode": "prefer"})
+    url = database_url("pg")
+    assert PASSWORD in url  # the relay's connection gets them...
+    shown = safe_url(url)
+    assert PASSWORD not in shown and "sslpassword=***" in shown and "sslmode=prefer" in shown  # ...logs do not
 
 
 @pytest.mark.django_db
