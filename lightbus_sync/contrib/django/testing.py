@@ -18,11 +18,13 @@ deleted. ``django.test.TestCase`` never commits: wrap the code in
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ...message import EventMessage
-from ...testing.in_memory import InMemoryBroker
 from ...wire import decode_entry
+
+if TYPE_CHECKING:
+    from ...testing import InMemoryBroker
 
 __all__ = ["InMemoryBusMixin", "in_memory", "outbox_events"]
 
@@ -30,6 +32,7 @@ __all__ = ["InMemoryBusMixin", "in_memory", "outbox_events"]
 def in_memory(*, eager: bool = True) -> InMemoryBroker:
     """The project's bus in memory while the returned broker is on (``with in_memory() as
     broker:``, or ``start()``/``stop()``); see ``lightbus_sync.testing.in_memory``."""
+    from ...testing import InMemoryBroker  # through the package, whose in_memory stays the function
     from . import get_bus
 
     return InMemoryBroker(get_bus(), eager=eager)
