@@ -181,6 +181,9 @@ def test_lightbus_outbox_relay_publishes_committed_rows(shop_env, tmp_path, proc
     assert "relaying the outbox" in relay.output()
     bad = manage("lightbus", "outbox", "relay", "--db", "not-a-url", env=shop_env)
     assert bad.returncode == 2 and "expected a SQLAlchemy database URL" in bad.stderr, bad.stderr
+    unset = manage("lightbus", "outbox", "relay", env={**shop_env, "DJANGO_SETTINGS_MODULE": "no_outbox_site"})
+    assert unset.returncode == 2 and "set settings.LIGHTBUS_SYNC_OUTBOX to a database alias" in unset.stderr, \
+        unset.stderr
     no_init = manage("lightbus", "outbox", "init", env=shop_env)
     assert no_init.returncode != 0 and "invalid choice: 'init'" in no_init.stderr, no_init.stderr
 

@@ -3,6 +3,7 @@ operations commands of ``lightbus-sync`` for the project's bus."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -12,6 +13,8 @@ from .....cli_dashboard import add_dashboard_command
 from .....cli_ops import add_ops_commands
 from .....cli_outbox import add_outbox_commands
 from ...commands import namespace, setup_logging
+from ...outbox import OUTBOX_SETTING
+from ...project import project
 
 
 class Command(BaseCommand):
@@ -31,6 +34,10 @@ class Command(BaseCommand):
         add_outbox_commands(sub, bus_module=False)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["command"] == "outbox" and not options.get("db") and project.bus.config.bus.outbox.url is None:
+            print(f"manage.py lightbus outbox relay: no outbox database: set settings.{OUTBOX_SETTING} to a "
+                  f"database alias (or pass --db URL)", file=sys.stderr)
+            raise SystemExit(2)
         long_running = options["command"] in ("dashboard", "outbox")
         setup_logging({"log_level": options.get("log_level") or ("INFO" if long_running else "WARNING")})
         code = cli.run_command(namespace(options))
