@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any, Callable, Mapping
 
 
@@ -17,7 +18,13 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, package), name)
+        imported = importlib.import_module(module, package)
+        # Importing a submodule sets it as the package's attribute of its name; where an
+        # export has that name too (testing.in_memory), the export wins.
+        for other, other_module in exports.items():
+            if other_module == module and isinstance(namespace.get(other), types.ModuleType):
+                namespace[other] = getattr(imported, other)
+        value = getattr(imported, name)
         namespace[name] = value
         return value
 

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from . import __version__
 from . import config as config_module
@@ -288,6 +288,19 @@ def add_run_arguments(run: argparse.ArgumentParser, bus_module: bool = True) -> 
     run.set_defaults(func=command_run)
 
 
+def add_dumpschema_command(sub: Any, bus_module: bool = True) -> None:
+    """Add ``dumpschema`` to a parser's subcommands (``sub``: what ``add_subparsers()``
+    returned). Without ``bus_module`` (a framework's command, which supplies the bus)
+    there are no bus and config options."""
+    dump = sub.add_parser("dumpschema", help="write the schemas of local and remote APIs")
+    if bus_module:
+        dump.add_argument("--bus", "-b", help="the bus module defining local APIs (optional)")
+        dump.add_argument("--config", "-c", help="config file")
+        dump.add_argument("--redis-url", help="Redis URL")
+    dump.add_argument("--out", "-o", help="a file, or a directory (one <api>.json each); default stdout")
+    dump.set_defaults(func=command_dumpschema)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lightbus-sync", description=DESCRIPTION, epilog=EXIT_STATUSES)
     parser.add_argument("--version", action="version", version=f"lightbus-sync {__version__}")
@@ -299,12 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the listeners of a bus module until SIGTERM or SIGINT")
     add_run_arguments(run)
 
-    dump = sub.add_parser("dumpschema", help="write the schemas of local and remote APIs")
-    dump.add_argument("--bus", "-b", help="the bus module defining local APIs (optional)")
-    dump.add_argument("--config", "-c", help="config file")
-    dump.add_argument("--redis-url", help="Redis URL")
-    dump.add_argument("--out", "-o", help="a file, or a directory (one <api>.json each); default stdout")
-    dump.set_defaults(func=command_dumpschema)
+    add_dumpschema_command(sub)
 
     demo = sub.add_parser("demo", help="fire and receive a few events (embedded Redis unless configured)")
     demo.add_argument("--redis-url", default=os.environ.get(config_module.ENV_REDIS_URL),
@@ -336,10 +344,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def run_parsed(args: argparse.Namespace) -> int:
     """Run the command of parsed arguments, with logging set up; its exit code."""
     _setup_logging(args.log_level, args.log_format)
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the command of parsed arguments (logging already set up); its exit code, with
+    Redis unavailable (4) and other lightbus_sync errors (2) reported in one line."""
+    import redis
+
+    from .transport import TRANSIENT_ERRORS
+
     try:
         return int(args.func(args))
     except BusUnavailable as exc:
         print(f"lightbus-sync: Redis unavailable: {exc}", file=sys.stderr)
+        return EXIT_REDIS
+    except TRANSIENT_ERRORS as exc:  # a command reading Redis directly (dumpschema)
+        print(f"lightbus-sync: Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_REDIS
+    except redis.RedisError as exc:
+        print(f"lightbus-sync: Redis refused a command: {exc}", file=sys.stderr)
         return EXIT_REDIS
     except LightbusError as exc:
         print(f"lightbus-sync: {exc}", file=sys.stderr)

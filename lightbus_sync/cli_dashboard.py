@@ -22,8 +22,9 @@ from .cli_ops import _common, _run
 ENV_TOKEN = "LIGHTBUS_DASHBOARD_TOKEN"
 
 
-def add_dashboard_command(sub: Any) -> None:
-    """Add ``dashboard`` to the ``lightbus-sync`` parser's subcommands."""
+def add_dashboard_command(sub: Any, bus_module: bool = True) -> None:
+    """Add ``dashboard`` to the ``lightbus-sync`` parser's subcommands (without
+    ``bus_module``, for a framework's command that supplies the bus: no bus and config options)."""
     from .dashboard.server import DEFAULT_HOST, DEFAULT_PORT
 
     parser = sub.add_parser(
@@ -32,7 +33,7 @@ def add_dashboard_command(sub: Any) -> None:
                     "event stream on the Redis server(s), the bus module's APIs and listeners, and --api ones. "
                     f"Read-only unless an action token is set (${ENV_TOKEN} or --action-token-file).",
     )
-    _common(parser)
+    _common(parser, bus_module)
     parser.add_argument("--api", action="append", default=[], metavar="NAME",
                         help="also show this API's stream(s) (repeatable; API or API.EVENT)")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")

@@ -27,29 +27,35 @@ EXIT_IMPORT = 3
 logger = logging.getLogger("lightbus_sync.cli")
 
 
-def add_outbox_commands(sub: Any) -> None:
-    """Add ``outbox`` and its subcommands to the ``lightbus-sync`` parser's subcommands."""
+def add_outbox_commands(sub: Any, bus_module: bool = True) -> None:
+    """Add ``outbox`` and its subcommands to the ``lightbus-sync`` parser's subcommands.
+    Without ``bus_module`` (a framework's command, which supplies the bus and creates the
+    tables with its own migrations): ``relay`` alone, without bus and config options."""
     outbox = sub.add_parser("outbox", help="the transactional outbox: create its tables, relay it to Redis")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
 
-    init = outbox_sub.add_parser("init", help="create the outbox and inbox tables (idempotent)")
-    _common(init)
-    init.set_defaults(func=command_init)
+    if bus_module:
+        init = outbox_sub.add_parser("init", help="create the outbox and inbox tables (idempotent)")
+        _common(init)
+        init.set_defaults(func=command_init)
 
     relay = outbox_sub.add_parser("relay", help="publish committed outbox rows to Redis until SIGTERM/SIGINT")
-    _common(relay)
-    relay.add_argument("--bus", "-b", help="bus module to import (default $LIGHTBUS_MODULE; optional)")
-    relay.add_argument("--redis-url", help="Redis URL for every API (default $LIGHTBUS_REDIS_URL or the config)")
+    _common(relay, config=bus_module)
+    if bus_module:
+        relay.add_argument("--bus", "-b", help="bus module to import (default $LIGHTBUS_MODULE; optional)")
+        relay.add_argument("--redis-url", help="Redis URL for every API (default $LIGHTBUS_REDIS_URL or the config)")
     relay.set_defaults(func=command_relay)
 
-    ddl = outbox_sub.add_parser("ddl", help="print the SQL that creates the tables (for migrations)")
-    ddl.add_argument("--dialect", default="postgresql", help="postgresql (default), sqlite, mysql...")
-    ddl.set_defaults(func=command_ddl)
+    if bus_module:
+        ddl = outbox_sub.add_parser("ddl", help="print the SQL that creates the tables (for migrations)")
+        ddl.add_argument("--dialect", default="postgresql", help="postgresql (default), sqlite, mysql...")
+        ddl.set_defaults(func=command_ddl)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, config: bool = True) -> None:
     parser.add_argument("--db", help="SQLAlchemy URL of the database (default bus.outbox.url / $LIGHTBUS_OUTBOX_URL)")
-    parser.add_argument("--config", "-c", help="config file (YAML, JSON or TOML; default $LIGHTBUS_CONFIG)")
+    if config:
+        parser.add_argument("--config", "-c", help="config file (YAML, JSON or TOML; default $LIGHTBUS_CONFIG)")
 
 
 def _database_url(args: argparse.Namespace, bus_config: Any = None) -> str:

@@ -453,6 +453,13 @@ def _make_inbox(listener_name: str, engine: Any, retention: Optional[float]) -> 
         if retention is not None:
             raise InvalidListener(f"listener {listener_name!r}: inbox_retention needs inbox=engine")
         return None
+    from .inbox import BaseInbox
+
+    if isinstance(engine, BaseInbox):  # made by a framework (the Django app's database alias inbox)
+        if retention is not None:
+            raise InvalidListener(f"listener {listener_name!r}: inbox_retention goes to the inbox given, "
+                                  f"{engine!r}, when it is made")
+        return engine
     try:
         from .inbox import DEFAULT_RETENTION, Inbox
     except ImportError:  # pragma: no cover

@@ -88,6 +88,14 @@ def test_purge_removes_only_old_rows_whose_entries_cannot_come_back(engine):
         ("g", "b"), ("g", "c"), ("other", "a")]
 
 
+def test_purge_keeps_a_row_without_a_stream_id(engine):
+    inbox = Inbox(engine, retention=60)
+    inbox.handle("g", "delivered-by-a-test", "s", "", lambda session: None)
+    inbox.handle("g", "old", "s", "100-0", lambda session: None)
+    assert inbox.purge("g", lambda stream, group: "999-0", now=time.time() + 120) == 1
+    assert [r.event_id for r in rows(engine, inbox_table)] == ["delivered-by-a-test"]
+
+
 def test_bad_arguments_are_clear():
     with pytest.raises(TypeError, match="inbox= takes a SQLAlchemy Engine, got str"):
         Inbox("sqlite://")

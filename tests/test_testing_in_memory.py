@@ -197,3 +197,17 @@ def test_a_runner_cannot_run_on_the_in_memory_transport(bus):
     with in_memory(bus):
         with pytest.raises(AttributeError, match="the bus is in memory"):
             bus.transport_for("mem.shop").read_group
+
+
+def test_the_package_gives_the_function_in_memory_whichever_name_is_imported_first():
+    import subprocess
+    import sys
+
+    script = (
+        "import types\n"
+        "from lightbus_sync.testing import InMemoryBroker\n"  # loads the submodule in_memory first
+        "from lightbus_sync.testing import in_memory\n"
+        "assert not isinstance(in_memory, types.ModuleType) and callable(in_memory), in_memory\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -35,12 +35,17 @@ def check_database_url(value: Any) -> None:
 
 
 def safe_url(url: Any) -> str:
-    """``url`` (a string, URL or Engine) for logs and errors: its password replaced by ``***``."""
+    """``url`` (a string, URL or Engine) for logs and errors: its password, and any query
+    parameter whose name has ``password`` in it (``sslpassword``...), replaced by ``***``."""
     target = getattr(url, "url", url)  # an Engine
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(target).render_as_string(hide_password=True)
+        parsed = make_url(target)
+        secret = {key: "***" for key in parsed.query if "password" in key.lower()}
+        if secret:
+            parsed = parsed.update_query_dict(secret)
+        return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except Exception:
         text = str(target)
         scheme, sep, rest = text.partition("://")
@@ -53,8 +58,9 @@ def safe_url(url: Any) -> str:
 
 def relay_engine(url: Any) -> Any:
     """An Engine for a relay on ``url`` (an Engine is returned as is): SQLite waits up to
-    30 s for a lock; PostgreSQL ends a relay's idle transaction after
-    ``IDLE_IN_TRANSACTION_TIMEOUT_MS`` (a relay that vanished mid-claim)."""
+    30 s for a lock (unless the URL has ``?timeout=``); PostgreSQL ends a relay's idle
+    transaction after ``IDLE_IN_TRANSACTION_TIMEOUT_MS`` (a relay that vanished
+    mid-claim), added to the URL's own ``?options=``."""
     sqlalchemy = _require_sqlalchemy()
     if isinstance(url, sqlalchemy.engine.Engine):
         return url
@@ -62,7 +68,10 @@ def relay_engine(url: Any) -> Any:
     parsed = sqlalchemy.engine.make_url(url)
     options: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
-        options["connect_args"] = {"timeout": 30}
+        if "timeout" not in parsed.query:  # the URL's own ?timeout= wins
+            options["connect_args"] = {"timeout": 30}
     elif parsed.get_backend_name() == "postgresql":
-        options["connect_args"] = {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"}
+        idle = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+        given = parsed.query.get("options")  # the URL's ?options= are kept, before ours
+        options["connect_args"] = {"options": f"{given} {idle}" if isinstance(given, str) and given else idle}
     return sqlalchemy.create_engine(parsed, **options)

@@ -97,6 +97,12 @@ def encode_fields(fields: Mapping[str, str]) -> str:
     return json.dumps(flat, separators=(",", ":"))
 
 
+def decode_fields(stored: str) -> dict[str, str]:
+    """The inverse of ``encode_fields``: the entry's fields, in wire order."""
+    flat = json.loads(stored)
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
 def encode_rows(rows: Sequence[tuple[str, str, str, Mapping[str, str]]]) -> list[dict[str, Any]]:
     """(api name, stream, event id, fields) as the outbox table's values (``id`` aside)."""
     now = time.time()

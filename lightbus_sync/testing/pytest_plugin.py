@@ -79,7 +79,7 @@ def lightbus_recorder(lightbus_bus: Any) -> Iterator[Any]:
 @pytest.fixture
 def lightbus_in_memory(lightbus_bus: Any) -> Iterator[Any]:
     """``lightbus_bus``'s events handled in memory for this test (see the module docs)."""
-    from lightbus_sync.testing.in_memory import in_memory
+    from lightbus_sync.testing import in_memory  # through the package: its name, not the submodule's
 
     with in_memory(lightbus_bus) as broker:
         yield broker

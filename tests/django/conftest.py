@@ -32,6 +32,7 @@ for path in (str(TESTS), str(EXAMPLE_DIR), str(HERE)):
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from lightbus_sync.contrib.django.pytest_plugin import lightbus_bus  # noqa: E402,F401 (the project's bus)
 from lightbus_sync.testing.redis_server import RedisServer  # noqa: E402
 
 POSTGRES_URL = os.environ.get("LIGHTBUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

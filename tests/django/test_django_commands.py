@@ -117,3 +117,79 @@ def test_ops_commands_exit_4_when_redis_is_unreachable(shop_env):
     env = {**shop_env, "LIGHTBUS_REDIS_URL": "redis://127.0.0.1:1/0"}
     result = manage("lightbus", "status", env=env)
     assert result.returncode == 4 and "Redis unavailable" in result.stderr, result.stderr
+
+
+def test_lightbus_dumpschema_writes_the_projects_schemas(shop_env, tmp_path):
+    import json
+
+    dumped = manage("lightbus", "dumpschema", env=shop_env)
+    assert dumped.returncode == 0, dumped.stderr
+    schemas = json.loads(dumped.stdout)
+    assert set(schemas) == {"shop.orders"}  # the APIs of the installed apps' bus modules
+    assert set(schemas["shop.orders"]["events"]) == {"order_placed"}
+    out = tmp_path / "schemas"
+    written = manage("lightbus", "dumpschema", "--out", f"{out}/", env=shop_env)
+    assert written.returncode == 0, written.stderr
+    assert json.loads((out / "shop.orders.json").read_text()) == {"shop.orders": schemas["shop.orders"]}
+    unreachable = manage("lightbus", "dumpschema", env={**shop_env, "LIGHTBUS_REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert unreachable.returncode == 4 and "Redis unavailable" in unreachable.stderr, unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
+    refused = manage("lightbus", "dumpschema", "--bus", "shop.bus", env=shop_env)
+    assert refused.returncode != 0 and "unrecognized arguments: --bus" in refused.stderr, refused.stderr
+
+
+def test_lightbus_dashboard_serves_the_projects_streams(shop_env, tmp_path, processes, django_redis):
+    import urllib.request
+
+    from django_processes import free_port
+
+    fire(django_redis.url, 1)
+    port = free_port()
+    dashboard = ManageProcess(tmp_path, "lightbus", "dashboard", "--port", str(port), env=shop_env)
+    processes.append(dashboard)
+
+    def page() -> str:
+        assert dashboard.proc.poll() is None, dashboard.output()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            return ""
+
+    wait_until(lambda: STREAM in page(), 30, what="the dashboard listing the orders stream")
+    assert "read-only" in dashboard.output()
+    assert dashboard.stop() == 0, dashboard.output()
+    bad = manage("lightbus", "dashboard", "--sample-interval", "0", env=shop_env)
+    assert bad.returncode == 2 and "--sample-interval: expected seconds > 0" in bad.stderr, bad.stderr
+
+
+def test_lightbus_outbox_relay_publishes_committed_rows(shop_env, tmp_path, processes, django_redis):
+    placed = manage("shell", "-c", "\n".join([
+        "from django.db import transaction",
+        "from lightbus_sync.contrib.django import bus",
+        "with transaction.atomic():",
+        "    bus.outbox().shop.orders.order_placed.fire(order_id=7, item='lamp', quantity=1)",
+    ]), env=shop_env)
+    assert placed.returncode == 0, placed.stderr
+    client = django_redis.client()
+    assert not client.exists(STREAM)  # committed, not relayed yet
+    relay = ManageProcess(tmp_path, "lightbus", "outbox", "relay", env=shop_env)
+    processes.append(relay)
+    wait_until(lambda: client.exists(STREAM) and client.xlen(STREAM) == 1, 30, what="the relayed entry")
+    wait_until(lambda: outbox_backlog(shop_env) == 0, 10, what="the outbox row deleted")
+    assert relay.stop() == 0, relay.output()
+    assert "relaying the outbox" in relay.output()
+    bad = manage("lightbus", "outbox", "relay", "--db", "not-a-url", env=shop_env)
+    assert bad.returncode == 2 and "expected a SQLAlchemy database URL" in bad.stderr, bad.stderr
+    unset = manage("lightbus", "outbox", "relay", env={**shop_env, "DJANGO_SETTINGS_MODULE": "no_outbox_site"})
+    assert unset.returncode == 2 and "set settings.LIGHTBUS_SYNC_OUTBOX to a database alias" in unset.stderr, \
+        unset.stderr
+    no_init = manage("lightbus", "outbox", "init", env=shop_env)
+    assert no_init.returncode != 0 and "invalid choice: 'init'" in no_init.stderr, no_init.stderr
+
+
+def outbox_backlog(env) -> int:
+    import sqlite3
+
+    with sqlite3.connect(env["SHOP_SQLITE_PATH"]) as db:
+        return db.execute("SELECT count(*) FROM lightbus_outbox").fetchone()[0]

@@ -81,7 +81,7 @@ def test_listen_on_the_bus_takes_an_inbox_too(redis_client):
 
     listener = bus.shop.orders.order_placed.listen(ship, listener_name="bus_inbox", inbox="default")
     try:
-        assert listener.wants_message  # the inbox's wrapper takes the message, then the parameters
+        assert repr(listener.inbox) == "<DjangoInbox using='default'>" and not listener.wants_message
         with bus.listening(listener_names=["bus_inbox"]) as runner:
             assert runner.wait_until_ready(10)
             message = bus.shop.orders.order_placed.fire(order_id=5, item="book", quantity=1)
@@ -96,3 +96,36 @@ def test_listen_on_the_bus_takes_an_inbox_too(redis_client):
         assert list(Shipment.objects.values_list("order_id", flat=True)) == [5]
     finally:
         bus.listeners._listeners.pop("bus_inbox")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "pg"])
+@pytest.mark.parametrize("alias", ["default", "pg"])
+def test_the_django_inbox_purges_by_the_shared_rule(alias):
+    import time
+
+    from lightbus_sync.contrib.django.inbox import DjangoInbox
+
+    inbox = DjangoInbox(alias, retention=60)
+    with connections[alias].cursor() as cursor:  # the inbox table is no model: no flush empties it
+        cursor.execute("DELETE FROM lightbus_inbox WHERE listener_group IN ('g', 'other')")
+    for event_id, stream_id in (("a", "100-0"), ("b", "200-0"), ("c", "300-0")):
+        assert inbox.handle("g", event_id, "s", stream_id, lambda session: None)
+    assert not inbox.handle("g", "a", "s", "100-0", lambda session: pytest.fail("handled twice"))
+    inbox.handle("other", "a", "s2", "100-0", lambda session: None)
+    now = time.time()
+    assert inbox.purge("g", lambda stream, group: "999-0", now=now) == 0  # nothing older than 60 s
+    floors = {("s", "g"): "200-0", ("s2", "other"): None}  # 200-0 still pending; other's group unknown
+    assert inbox.purge("g", lambda stream, group: floors[(stream, group)], now=now + 120) == 1
+    assert inbox.purge("other", lambda stream, group: floors[(stream, group)], now=now + 120) == 0
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT listener_group, event_id FROM lightbus_inbox WHERE listener_group IN ('g', 'other') "
+                       "ORDER BY listener_group, event_id")
+        assert cursor.fetchall() == [("g", "b"), ("g", "c"), ("other", "a")]
+
+
+def test_an_inbox_retention_must_be_positive():
+    bus = get_bus()
+    with pytest.raises(lightbus_sync.InvalidListener, match=r"inbox='default': inbox retention must be > 0 seconds, got 0"):
+        listen("shop.orders.order_placed", listener_name="bad_retention", inbox="default", inbox_retention=0)(
+            lambda order_id, item, quantity: None)
+    assert "bad_retention" not in {listener.name for listener in bus.listeners}

@@ -10,7 +10,9 @@
   once every app's ``bus`` module has been imported (so the API may be defined in any app).
 - ``fire_on_commit(event, **parameters)``: fire when the transaction commits.
 - ``manage.py lightbus_run``: ``lightbus-sync run`` for the project's bus;
-  ``manage.py lightbus status|inspect|dead-letters``.
+  ``manage.py lightbus status|inspect|dead-letters|dumpschema|dashboard|outbox relay``.
+- Tests: ``lightbus_sync.contrib.django.testing`` (``in_memory()``, ``InMemoryBusMixin``,
+  ``outbox_events()``) and the pytest plugin ``lightbus_sync.contrib.django.pytest_plugin``.
 
 See docs/django.md.
 """

@@ -18,10 +18,19 @@ from ...message import EventMessage
 from ...observers import DeliveryInfo, Observer
 
 
+def close_old_connections() -> None:
+    """Django's ``close_old_connections()``, sparing connections inside an atomic block:
+    they belong to the code that opened it (a test's transaction, when a test runs the
+    handlers in memory: closing it would break the test, as Django's test client knows)."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
 @contextlib.contextmanager
 def _old_connections_closed() -> Iterator[None]:
-    from django.db import close_old_connections
-
     close_old_connections()
     try:
         yield
@@ -30,7 +39,7 @@ def _old_connections_closed() -> Iterator[None]:
 
 
 class DjangoConnections(Observer):
-    """``close_old_connections()`` before and after each handler call, on its worker thread."""
+    """``close_old_connections()`` before and after each handler call, on its thread."""
 
     def handling(self, delivery: DeliveryInfo, message: EventMessage) -> ContextManager[Any]:
         return _old_connections_closed()

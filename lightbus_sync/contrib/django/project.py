@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import attrs
 
@@ -14,7 +14,10 @@ from ... import config as config_module
 from ...bus import Bus
 from ...config import RootConfig, default_process_name
 from .conf import default_service_name, project_config
-from .outbox import DjangoOutboxSink, database_url, relayed_alias
+from .outbox import DjangoOutboxSink, database_url, relay_to_stand_ins, relayed_alias
+
+if TYPE_CHECKING:
+    from ...bus import TransportState
 
 #: The module every installed app may have; imported when the app registry is ready.
 BUS_MODULE = "bus"
@@ -34,18 +37,41 @@ class DjangoBus(Bus):
 
         super().__init__(*args, **kwargs)
         self.listeners = InboxListenerRegistry(self.service_name)
+        self._stand_ins = 0  # transports swapped by the testing helpers, not yet restored
+
+    def swap_transports(self, factory: Any) -> "TransportState":
+        state = super().swap_transports(factory)
+        with self._lock:
+            self._stand_ins += 1
+        return state
+
+    def restore_transports(self, state: "TransportState") -> None:
+        super().restore_transports(state)
+        with self._lock:
+            self._stand_ins -= 1
+
+    def _relay_committed(self, using: str, event_ids: list[str]) -> None:
+        """A test's committed outbox rows go where its fires go, while they stand in for Redis."""
+        if self._stand_ins:
+            relay_to_stand_ins(self, using, event_ids)
 
     def outbox(self, session: Any = None, *, using: Optional[str] = None) -> Any:
         """This bus's APIs, firing into the outbox table of database ``using`` (default
         ``"default"``) inside its current ``transaction.atomic()`` block, so the event is
         published (by the relay) if and only if the transaction commits. A SQLAlchemy
-        ``Session`` or ``Connection`` may be given instead, as for any bus."""
+        ``Session`` or ``Connection`` may be given instead, as for any bus.
+
+        While a testing helper stands in for Redis (``in_memory``, ``record_events``), a
+        commit relays the rows at once, into it (handled, or recorded), and deletes them."""
         if session is not None and using is not None:
             raise TypeError("bus.outbox() takes a SQLAlchemy session or using=<database alias>, not both")
         if session is None:
             from django.db import DEFAULT_DB_ALIAS
 
-            session = DjangoOutboxSink(using or DEFAULT_DB_ALIAS)
+            # With the transports standing in for Redis (lightbus_sync.testing's in_memory,
+            # record_events), a commit relays the rows into them, as a relay would to Redis.
+            on_commit = self._relay_committed if self._stand_ins else None
+            session = DjangoOutboxSink(using or DEFAULT_DB_ALIAS, on_commit=on_commit)
         return super().outbox(session)
 
 
