@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, cast
 
@@ -25,6 +26,7 @@ from .keys import SCHEMAS_SET, schema_key
 from .redis_url import is_cluster_url, redact
 from .replication import ReplicaWait
 from .stream_ids import as_text, parse_id
+from .wire_commands import pack_commands, read_replies
 
 #: An entry's fields as Redis returns them (bytes replies).
 Fields = dict[bytes, bytes]
@@ -77,12 +79,10 @@ def is_permanent(exc: BaseException) -> bool:
     return False
 
 
-def _xadd_command(stream: str, fields: Mapping[str, str], max_length: Optional[int]) -> list[Any]:
+def _xadd_command(stream: str, fields: Mapping[str, str], max_length: Optional[int]) -> tuple[Any, ...]:
     """``XADD stream [MAXLEN ~ n] * field value ...`` as a command's arguments."""
-    command: list[Any] = ["XADD", stream, "MAXLEN", "~", max_length, "*"] if max_length else ["XADD", stream, "*"]
-    for item in fields.items():
-        command += item
-    return command
+    head = ("XADD", stream, "MAXLEN", "~", max_length, "*") if max_length else ("XADD", stream, "*")
+    return (*head, *chain.from_iterable(fields.items()))
 
 
 class RedisTransport:
@@ -318,18 +318,8 @@ class RedisTransport:
         connection = pool.get_connection()
         in_step = False
         try:
-            if len(commands) == 1:
-                connection.send_command(*commands[0])
-            else:
-                connection.send_packed_command(connection.pack_commands(commands))
-            replies: list[Any] = []
-            error: Optional[redis.ResponseError] = None
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as exc:
-                    error = error or exc
-                    replies.append(exc)
+            connection.send_packed_command(pack_commands(connection, commands))
+            replies, error = read_replies(connection, len(commands))
             in_step = True
             if error is not None:
                 raise error
