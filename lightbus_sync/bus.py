@@ -312,7 +312,7 @@ class Bus:
 
     def _notify_fired(self, messages: list[EventMessage]) -> None:
         observers = self.observers
-        if len(observers):  # the event is written: the fan-out never raises
+        if observers.fire_observed:  # the event is written: the fan-out never raises
             for message in messages:
                 observers.on_fired(message)
 
@@ -538,7 +538,8 @@ class EventClient(Generic[P]):
         message = EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
         )
-        self.bus._notify_fired([message])
+        if observers.fire_observed:
+            observers.on_fired(message)  # the event is written: this never raises
         return message
 
     async def fire_async(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage:

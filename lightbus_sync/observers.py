@@ -140,6 +140,8 @@ class Observers(Observer):
         self._by_method = {name: tuple(o for o in observers if _overrides(o, name)) for name in _METHODS}
         #: True while some observer wraps fires: ``fire()`` checks it before anything else.
         self.fire_wrapped = bool(self._by_method["firing"])
+        #: True while some observer is told of fired events (``on_fired``).
+        self.fire_observed = bool(self._by_method["on_fired"])
         for parent in list(self._parents):
             parent._set(parent._observers)
 

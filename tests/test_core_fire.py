@@ -293,3 +293,28 @@ def test_an_unknown_api_is_unknown_even_when_redis_is_down(fresh_redis_server):
         assert bus.core_fire.auth.user_deleted.definition.parameter_names == ("username",)  # local: no Redis
     finally:
         bus.close()
+
+
+def test_fire_observers_are_told_of_fire_and_fire_many_only_while_they_observe(bus, redis_client):
+    from lightbus_sync.observers import Observer
+
+    seen: list[EventMessage] = []
+
+    class Fired(Observer):
+        def on_fired(self, message):
+            seen.append(message)
+
+    class Wraps(Observer):
+        pass
+
+    event = bus.core_fire.auth.permission_changed
+    bus.add_observer(Wraps())
+    assert not bus.observers.fire_observed  # an observer without on_fired costs fire() nothing
+    event.fire(username="before")
+    observer = bus.add_observer(Fired())
+    one = event.fire(username="a")
+    many = event.fire_many([{"username": "b"}, {"username": "c", "is_admin": True}])
+    bus.observers.remove(observer)
+    event.fire(username="after")
+    assert seen == [one, *many]
+    assert redis_client.xlen(STREAM) == 5

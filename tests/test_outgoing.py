@@ -5,6 +5,7 @@ the same error for a bad call."""
 from __future__ import annotations
 
 import enum
+import os
 import math
 import uuid
 from typing import Any, Literal, Optional, Union
@@ -181,3 +182,25 @@ def test_event_ids_in_batches_are_canonical_random_uuids():
         parsed = uuid.UUID(event_id)
         assert str(parsed) == event_id and parsed.version == 4 and parsed.variant == uuid.RFC_4122
     assert new_event_ids(0) == []
+
+
+def test_spare_event_ids_are_canonical_and_never_shared_with_a_forked_child():
+    from lightbus_sync.outgoing import next_event_id
+
+    ids = [next_event_id() for _ in range(200)]  # several batches
+    assert len(set(ids)) == 200
+    assert all(str(uuid.UUID(i)) == i and uuid.UUID(i).version == 4 for i in ids)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first ids, to the parent
+        try:
+            os.close(read_end)
+            os.write(write_end, " ".join(next_event_id() for _ in range(3)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child_ids = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent_ids = [next_event_id() for _ in range(70)]  # more than were spare at the fork
+    assert len(child_ids) == 3 and not set(child_ids) & set(parent_ids)
