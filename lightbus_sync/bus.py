@@ -37,7 +37,6 @@ from .api import Api, ApiDefinition, EventDefinition, catalogue
 from .config import RootConfig, default_process_name, load_config
 from .errors import (
     InvalidApiDefinition,
-    InvalidFireCall,
     LightbusError,
     UnknownApi,
 )
@@ -45,7 +44,7 @@ from .listeners import ListenerRegistry
 from .message import EventMessage
 from .names import check_api_name
 from .observers import FireInfo, Observer, Observers
-from .outgoing import EncodedEvent, OutgoingEvent, new_event_ids
+from .outgoing import EncodedEvent, OutgoingEvent
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
@@ -482,21 +481,7 @@ class EventClient(Generic[P]):
     def encode_many(self, calls: Iterable[Mapping[str, Any]]) -> list[EncodedEvent]:
         """``encode()`` each of ``fire_many()``'s calls (mappings of parameters); any bad
         call raises (its index in the message) before anything is written."""
-        calls = calls if isinstance(calls, list) else list(calls)
-        encode = self._outgoing.encode
-        prepared = []
-        for index, (kwargs, event_id) in enumerate(zip(calls, new_event_ids(len(calls)))):
-            if type(kwargs) is not dict and not isinstance(kwargs, Mapping):
-                raise InvalidFireCall(
-                    f"{self.definition.canonical_name}.fire_many() takes mappings of parameters "
-                    f"(dicts); item {index} is {type(kwargs).__name__} {kwargs!r}; nothing was fired"
-                )
-            try:
-                prepared.append(encode((), kwargs, event_id))
-            except InvalidFireCall as exc:
-                # Same class, so callers can catch MissingParameter etc. as for fire().
-                raise type(exc)(f"fire_many() item {index}: {exc}; nothing was fired") from None
-        return prepared
+        return self._outgoing.encode_many(calls)
 
     def _transport(self) -> RedisTransport:
         """``bus.transport_for(api)``, without the configuration look-up once it exists."""

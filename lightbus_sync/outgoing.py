@@ -14,15 +14,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 from . import parameter_types
 from .api import EventDefinition, Parameter
-from .errors import InvalidParameterValue, SchemaMismatch
+from .errors import InvalidFireCall, InvalidParameterValue, SchemaMismatch
 from .wire import PARAMETER_PREFIX, encode_event, entry_size, to_plain
 
-#: Returns the compiled validator of the event's schema on the bus (None: none known).
-ValidatorSource = Callable[[], Optional[Callable[[Any], Any]]]
+#: The compiled validator of the event's schema on the bus.
+Validator = Callable[[Any], Any]
+#: Returns the event's validator (None: no schema known), asked once per call or batch.
+ValidatorSource = Callable[[], Optional[Validator]]
 #: A value's JSON text, for the exact types whose JSON is known without the encoder.
 TextOf = Callable[[Any], str]
 
@@ -161,14 +163,39 @@ class OutgoingEvent:
                event_id: Optional[str] = None) -> EncodedEvent:
         """Check a ``fire()`` call and build its entry (``event_id``, else a new one).
         Raises the ``InvalidFireCall`` subclass the call deserves; writes nothing."""
+        validator = self._validator() if self._validate else None
         if not args:
             try:
-                return self._encode_planned(kwargs, event_id or next_event_id())
+                return self._encode_planned(kwargs, event_id or next_event_id(), validator)
             except (_Unplanned, ValueError):
                 pass
-        return self._encode_general(args, dict(kwargs), event_id)
+        return self._encode_general(args, dict(kwargs), event_id, validator)
 
-    def _encode_planned(self, kwargs: Mapping[str, Any], event_id: str) -> EncodedEvent:
+    def encode_many(self, calls: Iterable[Any]) -> list[EncodedEvent]:
+        """``encode()`` each of ``fire_many()``'s calls (mappings of parameters), with one
+        look-up of the schema and one batch of event ids. A bad call raises, its index in
+        the message (the same ``InvalidFireCall`` subclass as for ``fire()``)."""
+        calls = calls if isinstance(calls, list) else list(calls)
+        validator = self._validator() if self._validate else None
+        planned, general = self._encode_planned, self._encode_general
+        prepared = []
+        for index, (kwargs, event_id) in enumerate(zip(calls, new_event_ids(len(calls)))):
+            if type(kwargs) is not dict and not isinstance(kwargs, Mapping):
+                raise InvalidFireCall(
+                    f"{self.definition.canonical_name}.fire_many() takes mappings of parameters "
+                    f"(dicts); item {index} is {type(kwargs).__name__} {kwargs!r}; nothing was fired"
+                )
+            try:
+                try:
+                    prepared.append(planned(kwargs, event_id, validator))
+                except (_Unplanned, ValueError):
+                    prepared.append(general((), dict(kwargs), event_id, validator))
+            except InvalidFireCall as exc:
+                raise type(exc)(f"fire_many() item {index}: {exc}; nothing was fired") from None
+        return prepared
+
+    def _encode_planned(self, kwargs: Mapping[str, Any], event_id: str,
+                        validator: Optional[Validator]) -> EncodedEvent:
         api_name, event_name, version = self._metadata
         fields = {"id": event_id, "api_name": api_name, "event_name": event_name, "version": version}
         values: dict[str, Any] = {}
@@ -193,19 +220,19 @@ class OutgoingEvent:
             size += len(text)
         if given != len(kwargs):
             raise _Unplanned  # an unexpected parameter
-        if self._validate:
-            self._check_schema(values)  # the values are plain already
+        if validator is not None:
+            self._check_schema(values, validator)  # the values are plain already
         if self._max_entry_size and size > self._max_entry_size:
             raise _Unplanned  # the general path says by how much
         return _new_tuple(EncodedEvent, (event_id, values, fields))
 
-    def _encode_general(self, args: tuple[Any, ...], kwargs: dict[str, Any],
-                        event_id: Optional[str]) -> EncodedEvent:
+    def _encode_general(self, args: tuple[Any, ...], kwargs: dict[str, Any], event_id: Optional[str],
+                        validator: Optional[Validator]) -> EncodedEvent:
         definition = self.definition
         values = definition.bind(args, kwargs)
         plain = to_plain(definition.api_name, definition.name, values)
-        if self._validate:
-            self._check_schema(plain)
+        if validator is not None:
+            self._check_schema(plain, validator)
         event_id = event_id or next_event_id()
         fields = encode_event(event_id, definition.api_name, definition.name, definition.version, plain)
         limit = self._max_entry_size
@@ -218,10 +245,7 @@ class OutgoingEvent:
             )
         return EncodedEvent(event_id, values, fields)
 
-    def _check_schema(self, plain: dict[str, Any]) -> None:
-        validator = self._validator()
-        if validator is None:
-            return
+    def _check_schema(self, plain: dict[str, Any], validator: Validator) -> None:
         try:
             validator(plain)
         except Exception as exc:  # fastjsonschema.JsonSchemaException

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional, Union
 import pytest
 
 from lightbus_sync import Api, Event, Parameter
-from lightbus_sync.errors import InvalidParameterValue, SchemaMismatch
+from lightbus_sync.errors import InvalidFireCall, InvalidParameterValue, SchemaMismatch
 from lightbus_sync.outgoing import OutgoingEvent, new_event_ids
 from lightbus_sync.wire import entry_size
 
@@ -66,7 +66,7 @@ def _both(outgoing: OutgoingEvent, args: tuple, kwargs: dict) -> tuple[Any, Any]
     """(what encode() gives, what the general path gives): a result or (error class, message)."""
     results = []
     for encode in (lambda: outgoing.encode(args, kwargs, EVENT_ID),
-                   lambda: outgoing._encode_general(args, dict(kwargs), EVENT_ID)):
+                   lambda: outgoing._encode_general(args, dict(kwargs), EVENT_ID, outgoing._validator())):
         try:
             results.append(encode())
         except Exception as exc:
@@ -124,12 +124,12 @@ def test_plain_values_take_the_planned_path():
     assert accepted == {"name": {str}, "count": {int}, "ratio": {int, float}, "flag": {bool},
                         "note": {str, type(None)}, "anything": {str, int, float, bool, type(None)},
                         "either": {int, str}}
-    encoded = outgoing._encode_planned({"anything": 1, "name": "a"}, EVENT_ID)
+    encoded = outgoing._encode_planned({"anything": 1, "name": "a"}, EVENT_ID, None)
     assert list(encoded.fields.items()) == [
         ("id", EVENT_ID), ("api_name", "outgoing"), ("event_name", "plain"), ("version", "3"),
         (":name", '"a"'), (":count", "0"), (":ratio", "1.5"), (":flag", "false"), (":note", "null"),
         (":anything", "1"), (":either", '"x"')]
-    assert encoded == outgoing._encode_general((), {"anything": 1, "name": "a"}, EVENT_ID)
+    assert encoded == outgoing._encode_general((), {"anything": 1, "name": "a"}, EVENT_ID, None)
 
 
 def test_a_mutable_default_is_a_fresh_copy_per_call():
@@ -166,7 +166,7 @@ def test_schema_mismatch_is_the_same_on_both_paths():
 @pytest.mark.parametrize("over", [-1, 0, 1])
 def test_max_entry_size_is_the_same_on_both_paths(over):
     kwargs = {"name": "a" * 40, "anything": 1}
-    size = entry_size(_outgoing("plain")._encode_general((), kwargs, EVENT_ID).fields)
+    size = entry_size(_outgoing("plain")._encode_general((), kwargs, EVENT_ID, None).fields)
     planned, general = _both(_outgoing("plain", max_entry_size=size + over), (), kwargs)
     assert planned == general
     if over < 0:
@@ -204,3 +204,27 @@ def test_spare_event_ids_are_canonical_and_never_shared_with_a_forked_child():
     os.waitpid(pid, 0)
     parent_ids = [next_event_id() for _ in range(70)]  # more than were spare at the fork
     assert len(child_ids) == 3 and not set(child_ids) & set(parent_ids)
+
+
+def test_encode_many_asks_for_the_schema_once_and_names_the_bad_item():
+    asked = []
+
+    def validator(data):
+        if data.get("name") == "bad":
+            raise ValueError("name must not be bad")
+
+    def source():
+        asked.append(1)
+        return validator
+
+    outgoing = OutgoingEvent(OutgoingApi.definition.event("plain"), True, source, 1_048_576)
+    calls = [{"name": f"n{i}", "anything": i} for i in range(10)] + [{"name": "x", "anything": [1]}]
+    encoded = outgoing.encode_many(iter(calls))
+    assert asked == [1] and [e.values["anything"] for e in encoded] == [*range(10), [1]]
+    assert len({e.event_id for e in encoded}) == 11
+    with pytest.raises(SchemaMismatch, match=r"^fire_many\(\) item 1: outgoing.plain: .*not be bad; nothing was fired$"):
+        outgoing.encode_many([{"name": "a", "anything": 1}, {"name": "bad", "anything": 1}])
+    with pytest.raises(InvalidParameterValue, match=r"^fire_many\(\) item 0: .*'count'"):
+        outgoing.encode_many([{"name": "a", "anything": 1, "count": "1"}])
+    with pytest.raises(InvalidFireCall, match=r"item 1 is list \[1\]; nothing was fired"):
+        outgoing.encode_many([{"name": "a", "anything": 1}, [1]])
