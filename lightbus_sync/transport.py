@@ -26,7 +26,7 @@ from .keys import SCHEMAS_SET, schema_key
 from .redis_url import is_cluster_url, redact
 from .replication import ReplicaWait
 from .stream_ids import as_text, parse_id
-from .wire_commands import pack_commands, read_replies
+from .wire_commands import HeldConnections, pack_commands, read_replies
 
 #: An entry's fields as Redis returns them (bytes replies).
 Fields = dict[bytes, bytes]
@@ -109,6 +109,8 @@ class RedisTransport:
             self._raw_client.set_response_callback("XAUTOCLAIM", lambda response, **options: response)
         self._scripts = _load_scripts(self.client)
         self._extra_clients: list[redis.Redis] = []
+        #: The connections ``_send_commands`` writes on (not on a Redis Cluster).
+        self._writers = None if self.is_cluster else HeldConnections(self.client.connection_pool)
 
     def close(self) -> None:
         for client in [self.client, *self._extra_clients]:
@@ -314,8 +316,8 @@ class RedisTransport:
         than the XADDs themselves (single Redis only; replies as redis-py reads them, no
         response callbacks). An error reply raises once every reply is read (the
         connection stays in step); any other failure drops the connection."""
-        pool = self.client.connection_pool
-        connection = pool.get_connection()
+        writers = cast(HeldConnections, self._writers)
+        connection = writers.take()
         in_step = False
         try:
             connection.send_packed_command(pack_commands(connection, commands))
@@ -327,7 +329,7 @@ class RedisTransport:
         finally:
             if not in_step:
                 connection.disconnect()
-            pool.release(connection)
+            writers.give_back(connection)
 
     # --- schemas ---------------------------------------------------------------------
 

@@ -6,10 +6,14 @@ own hiredis packer produces), else the connection's packer. Replies come from th
 connection's hiredis reader while they are already buffered; anything else (reading
 from the socket, the pure-Python parser, a connection class with its own reply
 handling such as Sentinel's) goes through ``connection.read_response()``.
+
+``HeldConnections`` lends a pool's connections for such writes without the pool's
+per-call bookkeeping.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Optional, Sequence
 
 import redis
@@ -84,3 +88,50 @@ def read_replies(connection: Any, count: int) -> tuple[list[Any], Optional[redis
             error = error or exc
             append(exc)
     return replies, error
+
+
+class HeldConnections:
+    """Connections of one redis-py pool that stay checked out between writes: taking one
+    is a list pop, not the pool's ``get_connection()``/``release()`` (a lock, counters,
+    a socket poll, per call). The checks that matter are kept: a connection with data
+    waiting, or closed by the server, is disconnected (the next write reconnects), and a
+    forked child never takes its parent's. Safe across threads (``list.pop``/``append``).
+
+    At most ``KEEP`` idle connections are held (and no more than a quarter of the pool's
+    ``max_connections``: held ones count against it); more go back to the pool. Only a
+    plain ``ConnectionPool`` is held from (a Sentinel pool checks on release that a
+    connection still goes to the primary); any other pool is used as it is."""
+
+    KEEP = 8
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._keep = min(self.KEEP, int(getattr(pool, "max_connections", 0)) // 4)
+        self._holds = type(pool) is redis.ConnectionPool and self._keep > 0
+        self._idle: list[Any] = []
+        self._pid = os.getpid()
+
+    def take(self) -> Any:
+        """A connection for one write, to be handed back with ``give_back``."""
+        if not self._holds:
+            return self._pool.get_connection()
+        if self._pid != os.getpid():  # a forked child: the parent's connections are not its own
+            self._idle, self._pid = [], os.getpid()
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            return self._pool.get_connection()  # checked out for good: the pool still closes it
+        if connection._sock is not None:
+            try:
+                if connection.can_read():
+                    connection.disconnect()  # data nobody asked for: never read it as a reply
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                connection.disconnect()  # closed by the server
+        return connection
+
+    def give_back(self, connection: Any) -> None:
+        """Hand back a connection from ``take`` (disconnected if it is out of step)."""
+        if self._holds and len(self._idle) < self._keep:
+            self._idle.append(connection)
+        else:
+            self._pool.release(connection)

@@ -5,12 +5,14 @@ with their own reply handling."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import redis
 from redis.connection import Connection
 
 from lightbus_sync import wire_commands
-from lightbus_sync.wire_commands import pack_commands, read_replies
+from lightbus_sync.wire_commands import HeldConnections, pack_commands, read_replies
 
 STREAM = "wire_commands:stream"
 
@@ -103,3 +105,107 @@ def test_without_hiredis_redis_py_packs(connection, monkeypatch):
     commands = [("XADD", STREAM, "*", "n", "1"), ("XLEN", STREAM)]
     replies, error = _send(connection, commands)
     assert error is None and replies[1] == 1
+
+
+def _client_id(connection: Connection) -> int:
+    connection.send_packed_command(pack_commands(connection, [("CLIENT", "ID")]))
+    replies, error = read_replies(connection, 1)
+    assert error is None
+    return replies[0]
+
+
+def test_held_connections_are_reused_without_the_pool(redis_server, redis_url):
+    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+    held = HeldConnections(pool)
+    try:
+        first = held.take()
+        ident = _client_id(first)
+        held.give_back(first)
+        assert held.take() is first and _client_id(first) == ident
+        assert pool._created_connections == 1 and not pool._available_connections
+    finally:
+        pool.disconnect()
+
+
+def test_a_held_connection_closed_by_the_server_reconnects(redis_server, redis_url, redis_client):
+    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+    held = HeldConnections(pool)
+    try:
+        connection = held.take()
+        ident = _client_id(connection)
+        held.give_back(connection)
+        redis_client.client_kill_filter(_id=ident)
+        again = held.take()
+        assert _client_id(again) != ident  # a new connection, and no error on the way
+    finally:
+        pool.disconnect()
+
+
+def test_a_held_connection_with_data_nobody_read_is_not_reused_as_is(redis_server, redis_url):
+    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+    held = HeldConnections(pool)
+    try:
+        connection = held.take()
+        ident = _client_id(connection)
+        connection.send_packed_command(pack_commands(connection, [("ECHO", "stray")]))  # reply never read
+        assert connection.can_read(timeout=5)  # the reply has arrived
+        held.give_back(connection)
+        again = held.take()
+        again.send_packed_command(pack_commands(again, [("ECHO", "mine")]))
+        assert read_replies(again, 1) == ([b"mine"], None)
+        assert _client_id(again) != ident
+    finally:
+        pool.disconnect()
+
+
+def test_a_forked_child_never_takes_its_parents_held_connection(redis_server, redis_url):
+    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+    held = HeldConnections(pool)
+    try:
+        connection = held.take()
+        parent_id = _client_id(connection)
+        held.give_back(connection)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_end)
+                child = held.take()
+                os.write(write_end, f"{child is connection} {_client_id(child)}".encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            same, child_id = pipe.read().split()
+        os.waitpid(pid, 0)
+        assert same == "False" and int(child_id) != parent_id
+        assert held.take() is connection and _client_id(connection) == parent_id  # the parent's still works
+    finally:
+        pool.disconnect()
+
+
+def test_how_many_are_held_depends_on_the_pool(redis_server, redis_url):
+    def idle_after_giving_back(pool, count: int) -> tuple[int, int]:
+        held = HeldConnections(pool)
+        taken = [held.take() for _ in range(count)]
+        for connection in taken:
+            held.give_back(connection)
+        return len(held._idle), len(pool._available_connections)
+
+    pools = []
+    try:
+        pools.append(redis.ConnectionPool(host="127.0.0.1", port=redis_server.port))
+        assert idle_after_giving_back(pools[-1], 12) == (HeldConnections.KEEP, 12 - HeldConnections.KEEP)
+        pools.append(redis.ConnectionPool(host="127.0.0.1", port=redis_server.port, max_connections=4))
+        assert idle_after_giving_back(pools[-1], 3) == (1, 2)  # a quarter of the limit
+        pools.append(redis.ConnectionPool(host="127.0.0.1", port=redis_server.port, max_connections=3))
+        assert idle_after_giving_back(pools[-1], 3) == (0, 3)  # too small a limit to hold any
+
+        class OwnPool(redis.ConnectionPool):
+            pass
+
+        pools.append(OwnPool(host="127.0.0.1", port=redis_server.port))
+        assert idle_after_giving_back(pools[-1], 2) == (0, 2)  # another kind of pool: used as it is
+    finally:
+        for pool in pools:
+            pool.disconnect()
