@@ -224,7 +224,17 @@ class Observers(Observer):
         if not wrappers:
             return _NULL
         if len(wrappers) == 1:
-            return _GuardedFiring(wrappers[0], fire)
+            observer = wrappers[0]
+            try:
+                manager = observer.firing(fire)
+            except Exception:
+                logger.exception("observer %r failed in firing()", observer)
+                return _NULL
+            # A no-op (an observer with nothing to do for this fire, e.g. tracing that is
+            # not configured) cannot fail: it needs no guard around the write.
+            if type(manager) is contextlib.nullcontext and manager.enter_result is None:
+                return manager
+            return _GuardedFiring(observer, manager)
         return _firing_around(wrappers, fire)
 
 
@@ -270,18 +280,14 @@ def _around(wrappers: Sequence[Observer], delivery: DeliveryInfo, message: Event
 
 
 class _GuardedFiring:
-    """One observer's ``firing`` with its errors logged, never raised (the common case,
-    without a generator)."""
+    """The manager one observer's ``firing`` gave, its errors logged, never raised (the
+    common case, without a generator)."""
 
     __slots__ = ("observer", "manager")
 
-    def __init__(self, observer: Observer, fire: FireInfo) -> None:
+    def __init__(self, observer: Observer, manager: ContextManager[Any]) -> None:
         self.observer = observer
-        try:
-            self.manager: Optional[ContextManager[Any]] = observer.firing(fire)
-        except Exception:
-            logger.exception("observer %r failed in firing()", observer)
-            self.manager = None
+        self.manager: Optional[ContextManager[Any]] = manager
 
     def __enter__(self) -> Any:
         manager = self.manager
@@ -315,7 +321,12 @@ def _firing_around(wrappers: Sequence[Observer], fire: FireInfo) -> Iterator[Opt
     with contextlib.ExitStack() as stack:
         added: dict[str, str] = {}
         for observer in wrappers:
-            result = stack.enter_context(_GuardedFiring(observer, fire))
+            try:
+                manager = observer.firing(fire)
+            except Exception:
+                logger.exception("observer %r failed in firing()", observer)
+                continue
+            result = stack.enter_context(_GuardedFiring(observer, manager))
             if result:
                 added.update(result)
         yield added or None

@@ -318,3 +318,28 @@ def test_fire_observers_are_told_of_fire_and_fire_many_only_while_they_observe(b
     event.fire(username="after")
     assert seen == [one, *many]
     assert redis_client.xlen(STREAM) == 5
+
+
+@pytest.mark.parametrize("kind", ["raises", "adds a field", "no-op"])
+def test_a_single_firing_observer_never_breaks_a_fire(bus, redis_client, caplog, kind):
+    import contextlib
+
+    from lightbus_sync.observers import Observer
+
+    class One(Observer):
+        def firing(self, fire):
+            if kind == "raises":
+                raise RuntimeError("broken observer")
+            return contextlib.nullcontext({"x-tenant": "t1"} if kind == "adds a field" else None)
+
+    bus.add_observer(One())
+    one = bus.core_fire.auth.permission_changed.fire(username="a")
+    many = bus.core_fire.auth.permission_changed.fire_many([{"username": "b"}])
+    entries = redis_client.xrange(STREAM)
+    assert [e[0].decode() for e in entries] == [one.stream_id, many[0].stream_id]
+    assert all(b"x-tenant" not in fields for _, fields in entries)
+    expected = {"raises": "failed in firing()", "adds a field": "added the field(s) x-tenant", "no-op": None}[kind]
+    if expected:
+        assert caplog.text.count(expected) == 2
+    else:
+        assert "observer" not in caplog.text
