@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .outbox.writer import OutboxView
 
 logger = logging.getLogger(__name__)
+_new_tuple = tuple.__new__  # FireInfo(...) without NamedTuple's Python-level __new__
 
 #: Makes the transport of one Redis URL: ``factory(url, socket_timeout=...)``. The
 #: default is ``RedisTransport``; tests pass another (see ``create(transport_factory=)``).
@@ -509,16 +510,19 @@ class EventClient(Generic[P]):
         event_id, values, fields = self._outgoing.encode(args, kwargs)
         transport = self._transport()
         observers = self.bus.observers
+        manager = None
         if observers.fire_wrapped:
-            with observers.firing(FireInfo(self.stream, definition.api_name, definition.name, (event_id,),
-                                           "fire")) as added:
+            manager = observers.firing_or_none(
+                _new_tuple(FireInfo, (self.stream, definition.api_name, definition.name, (event_id,), "fire")))
+        if manager is None:
+            stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout,
+                                            self._replication)
+        else:
+            with manager as added:
                 if added:
                     fields.update(added)
                 stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout,
                                                 self._replication)
-        else:
-            stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout,
-                                            self._replication)
         self._publish_schema_once()
         message = EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id

@@ -220,20 +220,26 @@ class Observers(Observer):
         return _around(wrappers, delivery, message)
 
     def firing(self, fire: FireInfo) -> ContextManager[Optional[Mapping[str, str]]]:
+        manager = self.firing_or_none(fire)
+        return _NULL if manager is None else manager
+
+    def firing_or_none(self, fire: FireInfo) -> Optional[ContextManager[Optional[Mapping[str, str]]]]:
+        """``firing(fire)``, or None when no observer has anything to do around this
+        write (the caller then writes without entering a context)."""
         wrappers = self._by_method["firing"]
         if not wrappers:
-            return _NULL
+            return None
         if len(wrappers) == 1:
             observer = wrappers[0]
             try:
                 manager = observer.firing(fire)
             except Exception:
                 logger.exception("observer %r failed in firing()", observer)
-                return _NULL
+                return None
             # A no-op (an observer with nothing to do for this fire, e.g. tracing that is
-            # not configured) cannot fail: it needs no guard around the write.
+            # not configured) cannot fail: it needs no guard, nor entering.
             if type(manager) is contextlib.nullcontext and manager.enter_result is None:
-                return manager
+                return None
             return _GuardedFiring(observer, manager)
         return _firing_around(wrappers, fire)
 
