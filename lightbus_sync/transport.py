@@ -219,15 +219,11 @@ class RedisTransport:
         """
         if replication is None:
             return self._add_events_unreplicated(items, max_length, timeout)
-        maxlen = max_length or None
-        client = self.waiting_client(replication)
+        writers = self._writers_of(self.waiting_client(replication))
+        commands = [*(_xadd_command(stream, fields, max_length) for stream, fields in items), *replication.commands]
 
         def pipelined_xadd() -> list[Any]:
-            with client.pipeline(transaction=False) as pipe:
-                for stream, fields in items:
-                    pipe.xadd(stream, cast(Any, fields), maxlen=maxlen, approximate=True)
-                replication.add_to(pipe)
-                return pipe.execute()
+            return self._send_commands(commands, writers)
 
         what = f"XADD {items[0][0]}" if len(items) == 1 else f"XADD x{len(items)} (pipelined)"
         replies = self.call_with_retry(what, self._replicated(pipelined_xadd, replication), timeout)
@@ -310,13 +306,26 @@ class RedisTransport:
         ids = self.call_with_retry(f"outbox relay to {stream}", publish, timeout)
         return [(i.decode() if isinstance(i, bytes) else i) or None for i in ids]
 
-    def _send_commands(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Send ``commands`` on one pooled connection in one write and read every reply:
-        a pipeline without redis-py's per-command bookkeeping, which costs more CPU
-        than the XADDs themselves (single Redis only; replies as redis-py reads them, no
-        response callbacks). An error reply raises once every reply is read (the
-        connection stays in step); any other failure drops the connection."""
-        writers = cast(HeldConnections, self._writers)
+    def _writers_of(self, client: redis.Redis) -> HeldConnections:
+        """The connections ``_send_commands`` writes on for ``client`` (one of this
+        transport's single-Redis clients: its own, or a waiting one)."""
+        if client is self.client:
+            return cast(HeldConnections, self._writers)
+        key = f"_writers_{id(client)}"  # the clients live as long as the transport
+        writers = self.__dict__.get(key)
+        if writers is None:
+            writers = self.__dict__[key] = HeldConnections(client.connection_pool)
+        return cast(HeldConnections, writers)
+
+    def _send_commands(self, commands: Sequence[Sequence[Any]],
+                       writers: Optional[HeldConnections] = None) -> list[Any]:
+        """Send ``commands`` on one connection (of ``writers``, default the client's) in
+        one write and read every reply: a pipeline without redis-py's per-command
+        bookkeeping, which costs more CPU than the XADDs themselves (single Redis only;
+        replies as redis-py reads them, no response callbacks). An error reply raises
+        once every reply is read (the connection stays in step); any other failure drops
+        the connection."""
+        writers = writers or cast(HeldConnections, self._writers)
         connection = writers.take()
         in_step = False
         try:
