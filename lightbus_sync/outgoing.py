@@ -107,12 +107,14 @@ def _plan(parameter: Parameter) -> _Planned:
         kind: _TEXT_OF[kind] for kind in _sure_types(parameter.type)
         if all(checker(sample) is None for sample in _SAMPLES[kind])
     }
-    default = parameter.default
+    default, default_text = parameter.default, ""
     has_default = not parameter.is_required and type(default) in accepted
-    return _Planned(
-        parameter.name, PARAMETER_PREFIX + parameter.name, accepted, has_default, default,
-        accepted[type(default)](default) if has_default else "",
-    )
+    if has_default:
+        try:
+            default_text = accepted[type(default)](default)
+        except ValueError:  # no JSON for it (a NaN): a call leaving it out takes the general path
+            has_default = False
+    return _Planned(parameter.name, PARAMETER_PREFIX + parameter.name, accepted, has_default, default, default_text)
 
 
 def new_event_ids(count: int) -> list[str]:

@@ -228,3 +228,16 @@ def test_encode_many_asks_for_the_schema_once_and_names_the_bad_item():
         outgoing.encode_many([{"name": "a", "anything": 1, "count": "1"}])
     with pytest.raises(InvalidFireCall, match=r"item 1 is list \[1\]; nothing was fired"):
         outgoing.encode_many([{"name": "a", "anything": 1}, [1]])
+
+
+def test_a_default_without_json_fails_each_fire_as_before_not_the_look_up():
+    class NoJsonDefaultApi(Api):
+        odd = Event(parameters=(Parameter("ratio", float, default=math.nan), Parameter("big", int, default=0)))
+
+        class Meta:
+            name = "outgoing_nan"
+
+    outgoing = OutgoingEvent(NoJsonDefaultApi.definition.event("odd"), False, lambda: None, 0)
+    planned, general = _both(outgoing, (), {})
+    assert planned == general and planned[0] is InvalidParameterValue and "'ratio'" in planned[1]
+    assert outgoing.encode((), {"ratio": 1.5}).fields[":ratio"] == "1.5"
