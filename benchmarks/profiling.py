@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import itertools
 import os
 import shutil
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 from lightbus_sync.testing.redis_server import RedisServer
 
@@ -89,6 +91,20 @@ def fire_costs() -> None:
             ("EventMessage(...)", lambda: EventMessage("x", "bench_auth", "user_created", 1, plain, "s", "1-0")),
             ("EventClient._encode (check + validate + id + encode)",
              (lambda: event._encode((), dict(KWARGS))) if hasattr(event, "_encode") else None),
+            ("  of which the event id (outgoing.next_event_id)", _optional("lightbus_sync.outgoing", "next_event_id")),
+        ]
+        transport = bus.transport_for("bench_auth")
+        command = ("XADD", AUTH_STREAM, "MAXLEN", "~", 100_000, "*", *itertools.chain(*auth_fields().items()))
+        pool = transport.client.connection_pool
+        connection = pool.get_connection()
+        pool.release(connection)
+        writers = getattr(transport, "_writers", None)
+        steps += [
+            ("XADD packed by redis-py (Connection.pack_command)", lambda: connection.pack_command(*command)),
+            ("XADD packed by hiredis.pack_command", _optional("hiredis", "pack_command", command)),
+            ("pool.get_connection() + release()", lambda: pool.release(pool.get_connection())),
+            ("HeldConnections.take() + give_back() (fire's writes)",
+             (lambda: writers.give_back(writers.take())) if writers is not None else None),
         ]
         n = 50_000
         for name, step in steps:
@@ -106,8 +122,28 @@ def fire_costs() -> None:
             b = timeit.timeit(bare, number=200) / 20_000 * 1e6
             f = timeit.timeit(lambda: event.fire_many(calls), number=200) / 20_000 * 1e6
             print(f"  per event: bare pipelined XADD {b:5.2f} us, fire_many {f:5.2f} us "
-                  f"(+{f - b:.2f} us, ratio {b / f:.2f})")
+                  f"({f - b:+.2f} us, ratio {b / f:.2f})")
+        for _ in range(3):  # one call at a time: CPU per call (the round trip's wait is not CPU)
+            b = _cpu_per_call(lambda: client.xadd(AUTH_STREAM, fields, maxlen=100_000, approximate=True), 3000)
+            f = _cpu_per_call(lambda: event.fire(**KWARGS), 3000)
+            print(f"  CPU per call: bare XADD {b:5.2f} us, fire {f:5.2f} us ({f - b:+.2f} us, ratio {b / f:.2f})")
         bus.close()
+
+
+def _optional(module: str, name: str, *args: Any):
+    """``module.name(*args)`` as a step, or None (n/a) where this version has no such thing."""
+    try:
+        function = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    return lambda: function(*args)
+
+
+def _cpu_per_call(call, n: int) -> float:
+    started = time.process_time()
+    for _ in range(n):
+        call()
+    return (time.process_time() - started) / n * 1e6
 
 
 def _consume_child(n: int, threads: int, prefetch) -> None:

@@ -21,7 +21,6 @@ from typing import (
     Generic,
     Iterable,
     Mapping,
-    NamedTuple,
     Optional,
     ParamSpec,
     Protocol,
@@ -38,21 +37,18 @@ from .api import Api, ApiDefinition, EventDefinition, catalogue
 from .config import RootConfig, default_process_name, load_config
 from .errors import (
     InvalidApiDefinition,
-    InvalidFireCall,
-    InvalidParameterValue,
     LightbusError,
-    SchemaMismatch,
     UnknownApi,
 )
 from .listeners import ListenerRegistry
 from .message import EventMessage
 from .names import check_api_name
 from .observers import FireInfo, Observer, Observers
+from .outgoing import EncodedEvent, OutgoingEvent
 from .schema import SchemaRegistry, api_definition_from_schema
 from .suggest import did_you_mean
 from .transport import RedisTransport
 from .keys import stream_key
-from .wire import encode_event, entry_size, new_event_id, to_plain
 
 if TYPE_CHECKING:
     from .listeners import Listener
@@ -61,6 +57,7 @@ if TYPE_CHECKING:
     from .outbox.writer import OutboxView
 
 logger = logging.getLogger(__name__)
+_new_tuple = tuple.__new__  # FireInfo(...) without NamedTuple's Python-level __new__
 
 #: Makes the transport of one Redis URL: ``factory(url, socket_timeout=...)``. The
 #: default is ``RedisTransport``; tests pass another (see ``create(transport_factory=)``).
@@ -74,15 +71,6 @@ class TransportState:
     factory: TransportFactory
     transports: dict[str, Any]
     schemas: SchemaRegistry
-
-
-class EncodedEvent(NamedTuple):
-    """A checked and encoded event, not yet written: its id, the bound values and the
-    entry's wire fields."""
-
-    event_id: str
-    values: dict[str, Any]
-    fields: dict[str, str]
 
 
 P = ParamSpec("P")
@@ -329,7 +317,7 @@ class Bus:
 
     def _notify_fired(self, messages: list[EventMessage]) -> None:
         observers = self.observers
-        if len(observers):  # the event is written: the fan-out never raises
+        if observers.fire_observed:  # the event is written: the fan-out never raises
             for message in messages:
                 observers.on_fired(message)
 
@@ -476,6 +464,10 @@ class EventClient(Generic[P]):
         self._max_entry_size = settings.max_entry_size
         self._replication = settings.replication
         self._is_local = bus.local_definition(definition.api_name) is not None
+        self._url, self._socket_timeout = settings.url, settings.socket_timeout
+        api_name, name = definition.api_name, definition.name
+        self._outgoing = OutgoingEvent(definition, self._validate_outgoing,
+                                       lambda: bus.schemas.validator(api_name, name), self._max_entry_size)
 
     def __repr__(self) -> str:
         return f"<EventClient {self.definition.canonical_name}>"
@@ -490,47 +482,17 @@ class EventClient(Generic[P]):
         return self._encode(args, kwargs)
 
     def _encode(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EncodedEvent:
-        definition = self.definition
-        values = definition.bind(args, kwargs)
-        plain = to_plain(definition.api_name, definition.name, values)
-        if self._validate_outgoing:
-            validator = self.bus.schemas.validator(definition.api_name, definition.name)
-            if validator is not None:
-                try:
-                    validator(plain)
-                except Exception as exc:  # fastjsonschema.JsonSchemaException
-                    raise SchemaMismatch(
-                        f"{definition.canonical_name}: parameters do not match the schema on the bus: "
-                        f"{getattr(exc, 'message', exc)}"
-                    ) from None
-        event_id = new_event_id()
-        fields = encode_event(event_id, definition.api_name, definition.name, definition.version, plain)
-        if self._max_entry_size and entry_size(fields) > self._max_entry_size:
-            largest = max(plain, key=lambda name: len(fields[":" + name]))
-            raise InvalidParameterValue(
-                f"{definition.canonical_name}: the event is {entry_size(fields):,} bytes, over max_entry_size "
-                f"({self._max_entry_size:,}; apis.<name>.event_transport.redis.max_entry_size); "
-                f"the largest parameter is {largest!r} ({len(fields[':' + largest]):,} bytes)"
-            )
-        return EncodedEvent(event_id, values, fields)
+        return self._outgoing.encode(args, kwargs)
 
     def encode_many(self, calls: Iterable[Mapping[str, Any]]) -> list[EncodedEvent]:
         """``encode()`` each of ``fire_many()``'s calls (mappings of parameters); any bad
         call raises (its index in the message) before anything is written."""
-        definition = self.definition
-        prepared = []
-        for index, kwargs in enumerate(calls):
-            if not isinstance(kwargs, Mapping):
-                raise InvalidFireCall(
-                    f"{definition.canonical_name}.fire_many() takes mappings of parameters "
-                    f"(dicts); item {index} is {type(kwargs).__name__} {kwargs!r}; nothing was fired"
-                )
-            try:
-                prepared.append(self._encode((), dict(kwargs)))
-            except InvalidFireCall as exc:
-                # Same class, so callers can catch MissingParameter etc. as for fire().
-                raise type(exc)(f"fire_many() item {index}: {exc}; nothing was fired") from None
-        return prepared
+        return self._outgoing.encode_many(calls)
+
+    def _transport(self) -> RedisTransport:
+        """``bus.transport_for(api)``, without the configuration look-up once it exists."""
+        transport = self.bus._transports.get(self._url)
+        return transport if transport is not None else self.bus.transport_for_url(self._url, self._socket_timeout)
 
     def _publish_schema_once(self) -> None:
         """The first fire of a local API publishes its schema (the registry remembers)."""
@@ -550,24 +512,28 @@ class EventClient(Generic[P]):
         an API publishes its schema.
         """
         definition = self.definition
-        event_id, values, fields = self._encode(args, kwargs)
-        transport = self.bus.transport_for(definition.api_name)
+        event_id, values, fields = self._outgoing.encode(args, kwargs)
+        transport = self._transport()
         observers = self.bus.observers
+        manager = None
         if observers.fire_wrapped:
-            with observers.firing(FireInfo(self.stream, definition.api_name, definition.name, (event_id,),
-                                           "fire")) as added:
+            manager = observers.firing_or_none(
+                _new_tuple(FireInfo, (self.stream, definition.api_name, definition.name, (event_id,), "fire")))
+        if manager is None:
+            stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout,
+                                            self._replication)
+        else:
+            with manager as added:
                 if added:
                     fields.update(added)
                 stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout,
                                                 self._replication)
-        else:
-            stream_id = transport.add_event(self.stream, fields, self._max_length, self._fire_timeout,
-                                            self._replication)
         self._publish_schema_once()
         message = EventMessage(
             event_id, definition.api_name, definition.name, definition.version, values, self.stream, stream_id
         )
-        self.bus._notify_fired([message])
+        if observers.fire_observed:
+            observers.on_fired(message)  # the event is written: this never raises
         return message
 
     async def fire_async(self, *args: P.args, **kwargs: P.kwargs) -> EventMessage:
@@ -586,7 +552,7 @@ class EventClient(Generic[P]):
         prepared = self.encode_many(calls)
         if not prepared:
             return []
-        transport = self.bus.transport_for(definition.api_name)
+        transport = self._transport()
         entries = [(self.stream, fields) for _, _, fields in prepared]
         observers = self.bus.observers
         if observers.fire_wrapped:

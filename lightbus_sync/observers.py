@@ -145,6 +145,8 @@ class Observers(Observer):
         self._by_method = {name: tuple(o for o in observers if _overrides(o, name)) for name in _METHODS}
         #: True while some observer wraps fires: ``fire()`` checks it before anything else.
         self.fire_wrapped = bool(self._by_method["firing"])
+        #: True while some observer is told of fired events (``on_fired``).
+        self.fire_observed = bool(self._by_method["on_fired"])
         for parent in list(self._parents):
             parent._set(parent._observers)
 
@@ -226,11 +228,27 @@ class Observers(Observer):
         return _around(wrappers, delivery, message)
 
     def firing(self, fire: FireInfo) -> ContextManager[Optional[Mapping[str, str]]]:
+        manager = self.firing_or_none(fire)
+        return _NULL if manager is None else manager
+
+    def firing_or_none(self, fire: FireInfo) -> Optional[ContextManager[Optional[Mapping[str, str]]]]:
+        """``firing(fire)``, or None when no observer has anything to do around this
+        write (the caller then writes without entering a context)."""
         wrappers = self._by_method["firing"]
         if not wrappers:
-            return _NULL
+            return None
         if len(wrappers) == 1:
-            return _GuardedFiring(wrappers[0], fire)
+            observer = wrappers[0]
+            try:
+                manager = observer.firing(fire)
+            except Exception:
+                logger.exception("observer %r failed in firing()", observer)
+                return None
+            # A no-op (an observer with nothing to do for this fire, e.g. tracing that is
+            # not configured) cannot fail: it needs no guard, nor entering.
+            if type(manager) is contextlib.nullcontext and manager.enter_result is None:
+                return None
+            return _GuardedFiring(observer, manager)
         return _firing_around(wrappers, fire)
 
 
@@ -276,18 +294,14 @@ def _around(wrappers: Sequence[Observer], delivery: DeliveryInfo, message: Event
 
 
 class _GuardedFiring:
-    """One observer's ``firing`` with its errors logged, never raised (the common case,
-    without a generator)."""
+    """The manager one observer's ``firing`` gave, its errors logged, never raised (the
+    common case, without a generator)."""
 
     __slots__ = ("observer", "manager")
 
-    def __init__(self, observer: Observer, fire: FireInfo) -> None:
+    def __init__(self, observer: Observer, manager: ContextManager[Any]) -> None:
         self.observer = observer
-        try:
-            self.manager: Optional[ContextManager[Any]] = observer.firing(fire)
-        except Exception:
-            logger.exception("observer %r failed in firing()", observer)
-            self.manager = None
+        self.manager: Optional[ContextManager[Any]] = manager
 
     def __enter__(self) -> Any:
         manager = self.manager
@@ -321,7 +335,12 @@ def _firing_around(wrappers: Sequence[Observer], fire: FireInfo) -> Iterator[Opt
     with contextlib.ExitStack() as stack:
         added: dict[str, str] = {}
         for observer in wrappers:
-            result = stack.enter_context(_GuardedFiring(observer, fire))
+            try:
+                manager = observer.firing(fire)
+            except Exception:
+                logger.exception("observer %r failed in firing()", observer)
+                continue
+            result = stack.enter_context(_GuardedFiring(observer, manager))
             if result:
                 added.update(result)
         yield added or None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, cast
 
@@ -24,6 +25,7 @@ from .keys import SCHEMAS_SET, schema_key
 from .redis_url import is_cluster_url, redact
 from .replication import ReplicaWait
 from .stream_ids import as_text, parse_id
+from .wire_commands import HeldConnections, pack_commands, read_replies
 
 #: An entry's fields as Redis returns them (bytes replies).
 Fields = dict[bytes, bytes]
@@ -61,12 +63,10 @@ def is_transient_reply(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLY_PREFIXES)
 
 
-def _xadd_command(stream: str, fields: Mapping[str, str], max_length: Optional[int]) -> list[Any]:
+def _xadd_command(stream: str, fields: Mapping[str, str], max_length: Optional[int]) -> tuple[Any, ...]:
     """``XADD stream [MAXLEN ~ n] * field value ...`` as a command's arguments."""
-    command: list[Any] = ["XADD", stream, "MAXLEN", "~", max_length, "*"] if max_length else ["XADD", stream, "*"]
-    for item in fields.items():
-        command += item
-    return command
+    head = ("XADD", stream, "MAXLEN", "~", max_length, "*") if max_length else ("XADD", stream, "*")
+    return (*head, *chain.from_iterable(fields.items()))
 
 
 class RedisTransport:
@@ -93,6 +93,8 @@ class RedisTransport:
             self._raw_client.set_response_callback("XAUTOCLAIM", lambda response, **options: response)
         self._scripts = _load_scripts(self.client)
         self._extra_clients: list[redis.Redis] = []
+        #: The connections ``_send_commands`` writes on (not on a Redis Cluster).
+        self._writers = None if self.is_cluster else HeldConnections(self.client.connection_pool)
 
     def close(self) -> None:
         for client in [self.client, *self._extra_clients]:
@@ -201,15 +203,11 @@ class RedisTransport:
         """
         if replication is None:
             return self._add_events_unreplicated(items, max_length, timeout)
-        maxlen = max_length or None
-        client = self.waiting_client(replication)
+        writers = self._writers_of(self.waiting_client(replication))
+        commands = [*(_xadd_command(stream, fields, max_length) for stream, fields in items), *replication.commands]
 
         def pipelined_xadd() -> list[Any]:
-            with client.pipeline(transaction=False) as pipe:
-                for stream, fields in items:
-                    pipe.xadd(stream, cast(Any, fields), maxlen=maxlen, approximate=True)
-                replication.add_to(pipe)
-                return pipe.execute()
+            return self._send_commands(commands, writers)
 
         what = f"XADD {items[0][0]}" if len(items) == 1 else f"XADD x{len(items)} (pipelined)"
         replies = self.call_with_retry(what, self._replicated(pipelined_xadd, replication), timeout)
@@ -292,28 +290,31 @@ class RedisTransport:
         ids = self.call_with_retry(f"outbox relay to {stream}", publish, timeout)
         return [(i.decode() if isinstance(i, bytes) else i) or None for i in ids]
 
-    def _send_commands(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Send ``commands`` on one pooled connection in one write and read every reply:
-        a pipeline without redis-py's per-command bookkeeping, which costs more CPU
-        than the XADDs themselves (single Redis only; replies as redis-py reads them, no
-        response callbacks). An error reply raises once every reply is read (the
-        connection stays in step); any other failure drops the connection."""
-        pool = self.client.connection_pool
-        connection = pool.get_connection()
+    def _writers_of(self, client: redis.Redis) -> HeldConnections:
+        """The connections ``_send_commands`` writes on for ``client`` (one of this
+        transport's single-Redis clients: its own, or a waiting one)."""
+        if client is self.client:
+            return cast(HeldConnections, self._writers)
+        key = f"_writers_{id(client)}"  # the clients live as long as the transport
+        writers = self.__dict__.get(key)
+        if writers is None:
+            writers = self.__dict__[key] = HeldConnections(client.connection_pool)
+        return cast(HeldConnections, writers)
+
+    def _send_commands(self, commands: Sequence[Sequence[Any]],
+                       writers: Optional[HeldConnections] = None) -> list[Any]:
+        """Send ``commands`` on one connection (of ``writers``, default the client's) in
+        one write and read every reply: a pipeline without redis-py's per-command
+        bookkeeping, which costs more CPU than the XADDs themselves (single Redis only;
+        replies as redis-py reads them, no response callbacks). An error reply raises
+        once every reply is read (the connection stays in step); any other failure drops
+        the connection."""
+        writers = writers or cast(HeldConnections, self._writers)
+        connection = writers.take()
         in_step = False
         try:
-            if len(commands) == 1:
-                connection.send_command(*commands[0])
-            else:
-                connection.send_packed_command(connection.pack_commands(commands))
-            replies: list[Any] = []
-            error: Optional[redis.ResponseError] = None
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as exc:
-                    error = error or exc
-                    replies.append(exc)
+            connection.send_packed_command(pack_commands(connection, commands))
+            replies, error = read_replies(connection, len(commands))
             in_step = True
             if error is not None:
                 raise error
@@ -321,7 +322,7 @@ class RedisTransport:
         finally:
             if not in_step:
                 connection.disconnect()
-            pool.release(connection)
+            writers.give_back(connection)
 
     # --- schemas ---------------------------------------------------------------------
 

@@ -301,3 +301,53 @@ def test_a_parameter_name_that_is_not_a_string_is_refused_by_name(bus, redis_cli
     with pytest.raises(UnexpectedParameter, match=r"unexpected parameter\(s\) 3"):
         bus.core_fire.auth.permission_changed.fire_many([{3: 4}])  # with nothing to suggest
     _nothing_written(redis_client)
+
+
+def test_fire_observers_are_told_of_fire_and_fire_many_only_while_they_observe(bus, redis_client):
+    from lightbus_sync.observers import Observer
+
+    seen: list[EventMessage] = []
+
+    class Fired(Observer):
+        def on_fired(self, message):
+            seen.append(message)
+
+    class Wraps(Observer):
+        pass
+
+    event = bus.core_fire.auth.permission_changed
+    bus.add_observer(Wraps())
+    assert not bus.observers.fire_observed  # an observer without on_fired costs fire() nothing
+    event.fire(username="before")
+    observer = bus.add_observer(Fired())
+    one = event.fire(username="a")
+    many = event.fire_many([{"username": "b"}, {"username": "c", "is_admin": True}])
+    bus.observers.remove(observer)
+    event.fire(username="after")
+    assert seen == [one, *many]
+    assert redis_client.xlen(STREAM) == 5
+
+
+@pytest.mark.parametrize("kind", ["raises", "adds a field", "no-op"])
+def test_a_single_firing_observer_never_breaks_a_fire(bus, redis_client, caplog, kind):
+    import contextlib
+
+    from lightbus_sync.observers import Observer
+
+    class One(Observer):
+        def firing(self, fire):
+            if kind == "raises":
+                raise RuntimeError("broken observer")
+            return contextlib.nullcontext({"x-tenant": "t1"} if kind == "adds a field" else None)
+
+    bus.add_observer(One())
+    one = bus.core_fire.auth.permission_changed.fire(username="a")
+    many = bus.core_fire.auth.permission_changed.fire_many([{"username": "b"}])
+    entries = redis_client.xrange(STREAM)
+    assert [e[0].decode() for e in entries] == [one.stream_id, many[0].stream_id]
+    assert all(b"x-tenant" not in fields for _, fields in entries)
+    expected = {"raises": "failed in firing()", "adds a field": "added the field(s) x-tenant", "no-op": None}[kind]
+    if expected:
+        assert caplog.text.count(expected) == 2
+    else:
+        assert "observer" not in caplog.text
