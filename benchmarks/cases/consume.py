@@ -51,10 +51,13 @@ def _noop(fields) -> None:
     pass
 
 
-def bare(ctx: Context, rep: int) -> dict[str, float]:
+def _drain_loop(ctx: Context, what: str, per_entry) -> dict[str, float]:
+    """Pre-fill N entries and drain them on this thread: one pipeline of ``XACK`` (the
+    previous batch) + ``XREADGROUP COUNT 100`` per round trip, ``per_entry(fields)``
+    called for each entry."""
     client, n = ctx.scratch["client"], _n(ctx)
     prefill(client, AUTH_STREAM, n, ctx.scratch["fields"])
-    group = unique("bare")
+    group = unique(what)
     client.xgroup_create(AUTH_STREAM, group, id="0")
     cpu0 = time.process_time()
     started = time.perf_counter()
@@ -64,16 +67,16 @@ def bare(ctx: Context, rep: int) -> dict[str, float]:
         with client.pipeline(transaction=False) as pipe:
             if to_ack:
                 pipe.xack(AUTH_STREAM, group, *to_ack)
-            pipe.xreadgroup(group, "bare-consumer", {AUTH_STREAM: ">"}, count=100)
+            pipe.xreadgroup(group, f"{what}-consumer", {AUTH_STREAM: ">"}, count=100)
             reply = pipe.execute()[-1]
         to_ack = []
         for _stream, entries in reply or ():
             for entry_id, fields in entries:
-                _noop(fields)
+                per_entry(fields)
                 to_ack.append(entry_id)
         handled += len(to_ack)
         if time.perf_counter() - started > TIMEOUT:
-            raise TimeoutError(f"bare loop handled {handled} of {n}")
+            raise TimeoutError(f"{what} loop handled {handled} of {n}")
     handled_s = time.perf_counter() - started
     client.xack(AUTH_STREAM, group, *to_ack)
     acked_s = time.perf_counter() - started
@@ -81,11 +84,11 @@ def bare(ctx: Context, rep: int) -> dict[str, float]:
     return {"rate": n / handled_s, "rate_acked": n / acked_s, "cpu_us": cpu / n * 1e6}
 
 
+def bare(ctx: Context, rep: int) -> dict[str, float]:
+    return _drain_loop(ctx, "bare", _noop)
+
+
 def floor(ctx: Context, rep: int) -> dict[str, float]:
-    client, n = ctx.scratch["client"], _n(ctx)
-    prefill(client, AUTH_STREAM, n, ctx.scratch["fields"])
-    group = unique("floor")
-    client.xgroup_create(AUTH_STREAM, group, id="0")
     bus = make_bus(ctx, unique("bench-floor"))
 
     def handler(username, email, is_admin):
@@ -93,31 +96,14 @@ def floor(ctx: Context, rep: int) -> dict[str, float]:
 
     listener = bus.bench_auth.user_created.listen(handler, listener_name="floor")
     binding = listener.binding_for(AUTH_API, AUTH_EVENT)
-    cpu0 = time.process_time()
-    started = time.perf_counter()
-    handled = 0
-    to_ack: list[bytes] = []
-    while handled < n:
-        with client.pipeline(transaction=False) as pipe:
-            if to_ack:
-                pipe.xack(AUTH_STREAM, group, *to_ack)
-            pipe.xreadgroup(group, "floor-consumer", {AUTH_STREAM: ">"}, count=100)
-            reply = pipe.execute()[-1]
-        to_ack = []
-        for _stream, entries in reply or ():
-            for entry_id, fields in entries:
-                raw = decode_entry(fields)
-                listener.handler(**binding.exact_kwargs(raw.parameters))
-                to_ack.append(entry_id)
-        handled += len(to_ack)
-        if time.perf_counter() - started > TIMEOUT:
-            raise TimeoutError(f"floor loop handled {handled} of {n}")
-    handled_s = time.perf_counter() - started
-    client.xack(AUTH_STREAM, group, *to_ack)
-    acked_s = time.perf_counter() - started
-    cpu = time.process_time() - cpu0
-    bus.close()
-    return {"rate": n / handled_s, "rate_acked": n / acked_s, "cpu_us": cpu / n * 1e6}
+
+    def decode_and_call(fields) -> None:
+        listener.handler(**binding.exact_kwargs(decode_entry(fields).parameters))
+
+    try:
+        return _drain_loop(ctx, "floor", decode_and_call)
+    finally:
+        bus.close()
 
 
 def drain_with_runner(ctx: Context, n: int, threads: int, handler_body=None, prefetch=None) -> dict[str, float]:
