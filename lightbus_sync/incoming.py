@@ -7,7 +7,8 @@ listener's casts; ``InvalidIncomingEvent`` naming the parameter). ``parameters``
 the last two, skipping the schema where it cannot refuse: for an event this process
 defines, whose schema is generated from the very definition the listener is bound
 to, an entry holding exactly its parameters, each of the plain type the definition
-declares (str, int, float, bool or Any), passes that schema by construction. A
+itself declares (str, int, float, bool or Any; not a type a handler's annotation
+narrowed it to), passes that schema by construction. A
 schema another service published is always checked.
 """
 
@@ -79,7 +80,7 @@ class IncomingDecoder:
         if (
             api_config.cast_values
             and self._local_event is not None
-            and binding.exact is not None
+            and binding.exact_as_declared
             and self._local_event(raw.api_name, raw.event_name) is binding.definition
         ):
             kwargs = binding.exact_kwargs(raw.parameters)

@@ -84,6 +84,10 @@ class EventBinding:
     defaults: Mapping[str, Any]
     required: frozenset[str]
     exact: Optional[Mapping[str, Any]] = attrs.field(default=None, eq=False)
+    #: True when ``exact`` comes from the event's declared types alone (no handler
+    #: annotation narrowed an ``Any``/``dict``/``list`` parameter): then an entry
+    #: matching it also matches the schema generated from the declaration.
+    exact_as_declared: bool = attrs.field(default=False, eq=False)
 
     def structure(self, raw: RawEvent, cast_values: bool = True) -> dict[str, Any]:
         """Incoming checks: no unknown parameter, every required one present, every value
@@ -312,6 +316,7 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
     hints = _handler_hints(handler)
     casts: dict[str, Structurer] = {}
     exact: Optional[dict[str, Any]] = {}
+    as_declared = True
     for parameter in definition.parameters:
         target = parameter.type
         richer = hints.get(parameter.name)
@@ -319,6 +324,7 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
             try:
                 parameter_types.check_supported(richer, f"handler {handler!r} parameter {parameter.name!r}")
                 target = richer
+                as_declared = False
             except LightbusError:
                 pass
         casts[parameter.name] = _cast_plan(target)
@@ -330,7 +336,8 @@ def bind_handler(handler: Callable[..., Any], definition: EventDefinition) -> tu
                 exact[parameter.name] = kind
     defaults = {p.name: p.default for p in definition.parameters if not p.is_required}
     required_params = frozenset(p.name for p in definition.parameters if p.is_required)
-    return wants_message, EventBinding(definition, casts, defaults, required_params, exact)
+    return wants_message, EventBinding(definition, casts, defaults, required_params, exact,
+                                       exact_as_declared=exact is not None and as_declared)
 
 
 class ListenerRegistry:

@@ -130,14 +130,21 @@ def new_event_ids(count: int) -> list[str]:
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 #: Event ids made ahead, a batch at a time (``list.pop`` and ``extend`` are atomic: safe
-#: across threads). A forked child drops the ones it inherited, which its parent uses.
+#: across threads), for the process ``_spare_pid``. A forked child drops the ones it
+#: inherited, which its parent uses: at the fork, and (for a fork that skips Python's
+#: hooks) on its first id.
 _spare_ids: list[str] = []
+_spare_pid = os.getpid()
 _SPARE_BATCH = 64
 os.register_at_fork(after_in_child=_spare_ids.clear)
 
 
 def next_event_id() -> str:
     """A new event id, as ``new_event_id()`` makes one, at a fraction of its cost."""
+    global _spare_pid
+    if _spare_pid != os.getpid():
+        _spare_ids.clear()
+        _spare_pid = os.getpid()
     while True:
         try:
             return _spare_ids.pop()

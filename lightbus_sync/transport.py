@@ -9,6 +9,7 @@ Redis URL. Writes retry transient failures (connection refused/reset, timeouts,
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from itertools import chain
 from pathlib import Path
@@ -95,6 +96,7 @@ class RedisTransport:
         self._extra_clients: list[redis.Redis] = []
         #: The connections ``_send_commands`` writes on (not on a Redis Cluster).
         self._writers = None if self.is_cluster else HeldConnections(self.client.connection_pool)
+        self._writers_lock = threading.Lock()  # creates the waiting clients' writers once
 
     def close(self) -> None:
         for client in [self.client, *self._extra_clients]:
@@ -298,7 +300,10 @@ class RedisTransport:
         key = f"_writers_{id(client)}"  # the clients live as long as the transport
         writers = self.__dict__.get(key)
         if writers is None:
-            writers = self.__dict__[key] = HeldConnections(client.connection_pool)
+            with self._writers_lock:
+                writers = self.__dict__.get(key)
+                if writers is None:
+                    writers = self.__dict__[key] = HeldConnections(client.connection_pool)
         return cast(HeldConnections, writers)
 
     def _send_commands(self, commands: Sequence[Sequence[Any]],

@@ -125,13 +125,19 @@ class HeldConnections:
             try:
                 if connection.can_read():
                     connection.disconnect()  # data nobody asked for: never read it as a reply
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                connection.disconnect()  # closed by the server
+            except Exception:  # closed by the server, or anything else: start afresh
+                connection.disconnect()
         return connection
 
     def give_back(self, connection: Any) -> None:
         """Hand back a connection from ``take`` (disconnected if it is out of step)."""
-        if self._holds and len(self._idle) < self._keep:
-            self._idle.append(connection)
-        else:
+        if not self._holds:
             self._pool.release(connection)
+            return
+        idle = self._idle
+        idle.append(connection)
+        while len(idle) > self._keep:  # threads handing back at once: the extra ones go back
+            try:
+                self._pool.release(idle.pop())
+            except IndexError:
+                break

@@ -241,3 +241,17 @@ def test_a_default_without_json_fails_each_fire_as_before_not_the_look_up():
     planned, general = _both(outgoing, (), {})
     assert planned == general and planned[0] is InvalidParameterValue and "'ratio'" in planned[1]
     assert outgoing.encode((), {"ratio": 1.5}).fields[":ratio"] == "1.5"
+
+
+def test_spare_event_ids_of_another_process_are_dropped_even_without_the_fork_hook(monkeypatch):
+    """A child forked where Python's at-fork hooks do not run still sees the parent's
+    pid beside the spare ids: it drops them before its first id."""
+    from lightbus_sync import outgoing
+
+    outgoing.next_event_id()  # spare ids exist now
+    inherited = list(outgoing._spare_ids)
+    assert inherited
+    monkeypatch.setattr(outgoing, "_spare_pid", -1)  # as in a child whose hooks did not run
+    fresh = outgoing.next_event_id()
+    assert fresh not in inherited and not set(outgoing._spare_ids) & set(inherited)
+    assert outgoing._spare_pid == os.getpid()

@@ -213,3 +213,21 @@ def test_how_many_are_held_depends_on_the_pool(redis_server, redis_url):
     finally:
         for pool in pools:
             pool.disconnect()
+
+
+def test_held_connections_never_keep_more_than_their_share_of_the_pool(redis_url):
+    """Handed back together, connections beyond the kept number go back to the pool."""
+    import redis
+
+    from lightbus_sync.wire_commands import HeldConnections
+
+    pool = redis.ConnectionPool.from_url(redis_url, max_connections=12)  # keeps 3
+    try:
+        held = HeldConnections(pool)
+        taken = [held.take() for _ in range(6)]
+        for connection in taken:
+            held.give_back(connection)
+        assert len(held._idle) == 3
+        assert len(pool._in_use_connections) == 3 and len(pool._available_connections) == 3
+    finally:
+        pool.disconnect()

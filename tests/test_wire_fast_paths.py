@@ -140,3 +140,33 @@ def test_schema_is_skipped_only_for_exact_entries_of_the_local_definition():
         except InvalidIncomingEvent:
             pass
     assert checked == [{"name": "ann", "age": "7"}, {"name": "ann"}, {"name": "ann", "age": 7, "x": 1}]
+
+
+def test_schema_is_checked_when_a_handler_annotation_narrows_the_declared_type():
+    """An event declaring ``items: list`` with a handler annotated ``items: int``: an
+    entry holding ``5`` fits the handler but not the event's own schema, so the schema
+    still decides (the entry is refused, as the runner would dead-letter it)."""
+    import lightbus_sync
+    from lightbus_sync import Api, Event, Parameter
+    from lightbus_sync.errors import InvalidIncomingEvent
+    from lightbus_sync.incoming import IncomingDecoder
+    from lightbus_sync.wire import RawEvent
+
+    class NarrowedApi(Api):
+        ordered = Event(parameters=(Parameter("items", list),))
+
+        class Meta:
+            name = "narrowed_schema_test"
+
+    bus = lightbus_sync.create(redis_url="redis://127.0.0.1:1/0", service_name="n", process_name="n",
+                               config={"apis": {"default": {"validate": {"incoming": True}}}})
+
+    def handler(items: int) -> None:
+        pass
+
+    listener = bus.narrowed_schema_test.ordered.listen(handler, listener_name="narrowed")
+    binding = listener.binding_for("narrowed_schema_test", "ordered")
+    assert binding.exact is not None and not binding.exact_as_declared
+    decoder = IncomingDecoder(bus.config.api, bus.schemas.validator, bus.local_event)
+    with pytest.raises(InvalidIncomingEvent, match="must be array"):
+        decoder.parameters(RawEvent("id", "narrowed_schema_test", "ordered", 1, {"items": 5}), binding)
