@@ -4,6 +4,7 @@
     python -m benchmarks.profiling fire_many [--n 500]       # pyinstrument, batches of 100
     python -m benchmarks.profiling consume [--n 200000] [--threads 8] [--prefetch P]
     python -m benchmarks.profiling fire_costs                # per-step cost of fire(), timeit
+    python -m benchmarks.profiling consume_costs             # per-step cost of handling an entry, timeit
 
 ``consume`` runs a runner draining N pre-filled entries under ``py-spy record --gil``
 (only samples where a thread holds the GIL: where the CPU time of a GIL-bound
@@ -130,6 +131,70 @@ def fire_costs() -> None:
         bus.close()
 
 
+def consume_costs() -> None:
+    """What each step a runner takes per entry costs, timed alone on a real entry (as
+    XREADGROUP returns it): the decode + call steps of the consume case's Python floor
+    first, then the runner's own bookkeeping."""
+    import queue
+    import timeit
+    import types
+
+    from lightbus_sync.incoming import IncomingDecoder
+    from lightbus_sync.message import EventMessage
+    from lightbus_sync.runner.state import InFlight, Stats, Work
+    from lightbus_sync.wire import decode_entry, entry_size
+
+    from .common import AUTH_API, AUTH_EVENT, auth_fields
+
+    with RedisServer() as server:
+        ctx = _context(server)
+        client = bare_client(ctx)
+        prefill(client, AUTH_STREAM, 100, auth_fields())
+        entries = client.xrange(AUTH_STREAM)
+        entry_id, fields = entries[0]
+        bus = make_bus(ctx, "profile-consume-costs")
+        listener = bus.bench_auth.user_created.listen(lambda username, email, is_admin: None, listener_name="costs")
+        binding = listener.binding_for(AUTH_API, AUTH_EVENT)
+        decoder = IncomingDecoder(bus.config.api, bus.schemas.validator, bus.local_event)
+        raw = decode_entry(fields)
+        kwargs = decoder.parameters(raw, binding)
+        message = EventMessage(raw.id, raw.api_name, raw.event_name, raw.version, kwargs, AUTH_STREAM, "1-0", 1)
+        in_flight, stats, handoff = InFlight(), Stats(), queue.SimpleQueue()
+        route = types.SimpleNamespace(group="costs-group")  # what the in-flight set reads of a route
+        works = [Work(route, AUTH_STREAM, i, f, 1) for i, f in entries]  # type: ignore[arg-type]
+
+        def track_and_release() -> None:  # per batch of 100, as the reader and acker do
+            in_flight.add_many(works)
+            in_flight.discard_many(works)
+
+        floor_steps = [
+            ("decode_entry (UTF-8, JSON, metadata)", lambda: decode_entry(fields), 1),
+            ("IncomingDecoder.parameters (schema skipped: exact, local)", lambda: decoder.parameters(raw, binding), 1),
+            ("listener.call (the handler, with its kwargs)", lambda: listener.call(message), 1),
+        ]
+        runner_steps = [
+            ("entry_size (max_entry_size check)", lambda: entry_size(fields), 1),
+            ("EventMessage(...)", lambda: EventMessage(raw.id, raw.api_name, raw.event_name, raw.version, kwargs,
+                                                       AUTH_STREAM, "1-0", 1), 1),
+            ("Work(...) (one per entry read)", lambda: Work(route, AUTH_STREAM, entry_id, fields, 1), 1),  # type: ignore[arg-type]
+            ("in-flight add + discard (per entry, in batches of 100)", track_and_release, 100),
+            ("queue hand-off put + get (no wake-up)", lambda: (handoff.put(message), handoff.get()), 1),
+            ("Stats.add (processed; acked is per batch)", lambda: stats.add("processed"), 1),
+        ]
+        n = 50_000
+        for title, steps in (("the floor's steps", floor_steps), ("the runner's own steps", runner_steps)):
+            print(f"{title}:")
+            total = 0.0
+            for name, step, per in steps:
+                cost = min(timeit.repeat(step, number=n // per, repeat=5)) / n * 1e6
+                total += cost
+                print(f"  {name:<60} {cost:5.2f} us")
+            print(f"  {'sum':<60} {total:5.2f} us")
+        print(f"  (schema check these entries skip: {min(timeit.repeat(lambda: decoder.validate(raw), number=n, repeat=5)) / n * 1e6:5.2f} us)")
+        bus.close()
+        client.close()
+
+
 def _optional(module: str, name: str, *args: Any):
     """``module.name(*args)`` as a step, or None (n/a) where this version has no such thing."""
     try:
@@ -217,7 +282,7 @@ def profile_consume(n: int, threads: int, prefetch) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profiling", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("fire", "fire_many", "consume", "fire_costs"))
+    parser.add_argument("what", choices=("fire", "fire_many", "consume", "fire_costs", "consume_costs"))
     parser.add_argument("--n", type=int, help="fires (fire), batches (fire_many) or events (consume)")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--prefetch", type=int)
@@ -229,6 +294,8 @@ def main(argv=None) -> int:
         profile_fire(args.n or 500, many=True)
     elif args.what == "fire_costs":
         fire_costs()
+    elif args.what == "consume_costs":
+        consume_costs()
     elif args.child:
         _consume_child(args.n or 200_000, args.threads, args.prefetch)
     else:
