@@ -12,13 +12,22 @@ hand them the backlog; the clock stops when all N are delivered and acked. CPU o
 window (psutil): the redis-server process (% of one core: 100% is Redis's ceiling,
 it runs commands on one thread), the runner processes together, and the whole
 machine (% of all cores). N = 100,000 (quick: 20,000).
+
+The ``Python floor loop`` variants are the reference for how far processes scale on
+this machine at all: 1 and 2 forked processes each running the least a Python consumer
+does (the ``consume`` case's floor loop: pipelined ``XACK`` + ``XREADGROUP COUNT 100``,
+decode, call), no runner, no threads, in one group.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 
 import psutil
+import redis
+
+from lightbus_sync.wire import decode_entry
 
 from ..common import (
     AUTH_STREAM, RunnerProcess, bare_client, cpu_seconds, group_drained, prefill, group_before_backlog, release_backlog, stop_processes,
@@ -79,6 +88,81 @@ def _variant(processes: int, supervised: bool = False):
     return run
 
 
+def _floor_process(port: int, group: str, consumer: str, start, done) -> None:
+    """One process of the Python floor loop: pipelined ``XACK`` (the previous batch) +
+    ``XREADGROUP COUNT 100``, each entry decoded and its parameters passed to a no-op
+    call, until a read comes back empty; puts (entries, CPU seconds) on ``done``."""
+    client = redis.Redis(host="127.0.0.1", port=port)
+    start.wait()
+    cpu0 = time.process_time()
+    handled, to_ack = 0, []
+    while True:
+        with client.pipeline(transaction=False) as pipe:
+            if to_ack:
+                pipe.xack(AUTH_STREAM, group, *to_ack)
+            pipe.xreadgroup(group, consumer, {AUTH_STREAM: ">"}, count=100)
+            reply = pipe.execute()[-1]
+        to_ack = []
+        for _stream, entries in reply or ():
+            for entry_id, fields in entries:
+                _noop(**decode_entry(fields).parameters)
+                to_ack.append(entry_id)
+        if not to_ack:
+            break
+        handled += len(to_ack)
+    done.put((handled, time.process_time() - cpu0))
+
+
+def _noop(**parameters) -> None:
+    pass
+
+
+def _floor_variant(processes: int):
+    """``processes`` forked processes of the floor loop sharing one group: how far the
+    least a Python consumer does per entry scales on this machine, next to Redis."""
+
+    def run(ctx: Context, rep: int) -> dict[str, float]:
+        n = _n(ctx)
+        client = bare_client(ctx)
+        fork = multiprocessing.get_context("fork")
+        start, done = fork.Event(), fork.Queue()
+        try:
+            prefill(client, AUTH_STREAM, n)
+            group = unique("bench-floor-scale")
+            client.xgroup_create(AUTH_STREAM, group, id="0")
+            workers = [fork.Process(target=_floor_process, args=(ctx.redis_port, group, f"floor-{i}", start, done))
+                       for i in range(processes)]
+            for worker in workers:
+                worker.start()
+            time.sleep(0.3)  # connected and waiting
+            redis_cpu0 = cpu_seconds(ctx.redis_pid)
+            psutil.cpu_percent(None)
+            t0 = time.perf_counter()
+            start.set()
+            results = [done.get(timeout=300) for _ in workers]
+            elapsed = time.perf_counter() - t0
+            machine = psutil.cpu_percent(None)
+            redis_cpu = cpu_seconds(ctx.redis_pid) - redis_cpu0
+            for worker in workers:
+                worker.join(10)
+        finally:
+            client.delete(AUTH_STREAM)
+            client.close()
+        handled = sum(h for h, _ in results)
+        if handled != n:
+            raise RuntimeError(f"the floor processes handled {handled} of {n}")
+        cpu = sum(c for _, c in results)
+        return {
+            "rate": n / elapsed,
+            "redis_cpu_pct": 100 * redis_cpu / elapsed,
+            "runners_cpu_pct": 100 * cpu / elapsed,
+            "cpu_us": cpu / n * 1e6,
+            "machine_cpu_pct": machine,
+        }
+
+    return run
+
+
 def _summarize(ctx: Context, result: dict) -> list[str]:
     notes = []
     cores = psutil.cpu_count() or 1
@@ -107,7 +191,16 @@ def _summarize(ctx: Context, result: dict) -> list[str]:
             limit = (f"the machine's {cores} cores are full from {name} ({machine:.0f}% busy, other processes "
                      f"{others:.0f}% of a core): CPU, not Redis ({redis_pct:.0f}% of a core), is the limit here")
     notes.append(limit or "neither Redis nor the machine's CPUs were saturated")
+    floors = [result["variants"].get(f"{FLOOR}, {k} process{'es' if k > 1 else ''}", {}).get("metrics", {})
+              for k in (1, 2)]
+    if all("rate" in m for m in floors):
+        one, two = floors[0]["rate"]["median"], floors[1]["rate"]["median"]
+        notes.append(f"the Python floor loop (one thread per process, no runner, waiting for each reply) scales "
+                     f"{two / one:.2f}x from 1 to 2 processes here, beside a Redis on the same cores")
     return notes
+
+
+FLOOR = "Python floor loop"
 
 
 def build() -> Case:
@@ -121,6 +214,10 @@ def build() -> Case:
             Variant("4 processes", _variant(4), limit=min(4, CORES)),
             Variant("--processes 2", _variant(2, supervised=True), limit=min(2, CORES),
                     description="one lightbus-sync run --processes 2"),
+            Variant(f"{FLOOR}, 1 process", _floor_variant(1), ratio_to_baseline=False,
+                    description="decode + call on one thread, no runner"),
+            Variant(f"{FLOOR}, 2 processes", _floor_variant(2), ratio_to_baseline=False,
+                    description="two of them in one group"),
         ],
         bare_baseline=False,
         targets=[Target("--processes 2", "rate", ">=", 1.8)],
