@@ -54,14 +54,23 @@ def shop_bus(ops_bus, redis_client):  # noqa: F811
 def serve() -> Iterator[Any]:
     """serve(wsgi_app) -> a Client on a real waitress server on a free 127.0.0.1 port."""
     servers = []
+    closing = threading.Event()
+
+    def run(server: Any) -> None:
+        try:
+            server.run()
+        except OSError:  # select() on the socket close() took away: the fixture's teardown
+            if not closing.is_set():
+                raise
 
     def start(app: Any) -> Client:
         server = make_server(app, port=0)
         servers.append(server)
-        threading.Thread(target=server.run, daemon=True).start()
+        threading.Thread(target=run, args=(server,), daemon=True).start()
         return Client(f"http://127.0.0.1:{server.effective_port}")
 
     yield start
+    closing.set()
     for server in servers:
         server.close()
 
