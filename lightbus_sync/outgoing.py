@@ -11,7 +11,6 @@ event; any other call, and every call that would fail, takes the general one.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
@@ -19,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 from . import parameter_types
 from .api import EventDefinition, Parameter
 from .errors import InvalidFireCall, InvalidParameterValue, SchemaMismatch
-from .wire import PARAMETER_PREFIX, encode_event, entry_size, to_plain
+from .wire import LITERAL_JSON, PARAMETER_PREFIX, encode_event, entry_size, new_event_ids, quote_ascii, to_plain
 
 #: The compiled validator of the event's schema on the bus.
 Validator = Callable[[Any], Any]
@@ -27,9 +26,6 @@ Validator = Callable[[Any], Any]
 ValidatorSource = Callable[[], Optional[Validator]]
 #: A value's JSON text, for the exact types whose JSON is known without the encoder.
 TextOf = Callable[[Any], str]
-
-_LITERALS: dict[Any, str] = {True: "true", False: "false", None: "null"}
-_quote_ascii: TextOf = json.encoder.encode_basestring_ascii
 
 
 def _float_text(value: float) -> str:
@@ -41,9 +37,9 @@ def _float_text(value: float) -> str:
 
 #: Exact type -> its JSON text, for values that are already plain (``to_plain`` keeps them).
 _TEXT_OF: dict[type, TextOf] = {
-    str: _quote_ascii,
-    bool: _LITERALS.__getitem__,
-    type(None): _LITERALS.__getitem__,
+    str: quote_ascii,
+    bool: LITERAL_JSON.__getitem__,
+    type(None): LITERAL_JSON.__getitem__,
     int: int.__repr__,
     float: _float_text,
 }
@@ -117,18 +113,6 @@ def _plan(parameter: Parameter) -> _Planned:
     return _Planned(parameter.name, PARAMETER_PREFIX + parameter.name, accepted, has_default, default, default_text)
 
 
-def new_event_ids(count: int) -> list[str]:
-    """``count`` event ids as ``new_event_id()`` makes them, from one read of random bytes."""
-    digits = os.urandom(16 * count).hex()
-    ids = []
-    for start in range(0, 32 * count, 32):
-        d = digits[start:start + 32]
-        ids.append(f"{d[:8]}-{d[8:12]}-4{d[13:16]}-{_VARIANT[d[16]]}{d[17:20]}-{d[20:]}")
-    return ids
-
-
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
 #: Event ids made ahead, a batch at a time (``list.pop`` and ``extend`` are atomic: safe
 #: across threads), for the process ``_spare_pid``. A forked child drops the ones it
 #: inherited, which its parent uses: at the fork, and (for a fork that skips Python's
@@ -140,7 +124,7 @@ os.register_at_fork(after_in_child=_spare_ids.clear)
 
 
 def next_event_id() -> str:
-    """A new event id, as ``new_event_id()`` makes one, at a fraction of its cost."""
+    """A new event id, as ``wire.new_event_id()`` makes one, at a fraction of its cost."""
     global _spare_pid
     if _spare_pid != os.getpid():
         _spare_ids.clear()

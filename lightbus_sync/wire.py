@@ -28,16 +28,28 @@ TRACE_FIELDS = frozenset({"traceparent", "tracestate"})
 
 _dumps = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
 _FAST_TYPES = (str, int, float, bool, type(None))
-#: The JSON of the commonest values, produced exactly as ``_dumps`` would, but cheaper.
-_quote_ascii = json.encoder.encode_basestring_ascii
-_LITERALS = {True: "true", False: "false", None: "null"}
+#: The JSON of the commonest values, produced exactly as ``_dumps`` would, but cheaper
+#: (``outgoing`` plans fires with them too).
+quote_ascii = json.encoder.encode_basestring_ascii
+LITERAL_JSON = {True: "true", False: "false", None: "null"}
+#: A hex digit -> the RFC 4122 variant digit with the same low two bits.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def new_event_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUID strings, what ``str(uuid.uuid4())`` gives, from
+    one read of random bytes."""
+    digits = os.urandom(16 * count).hex()
+    ids = []
+    for start in range(0, 32 * count, 32):
+        d = digits[start:start + 32]
+        ids.append(f"{d[:8]}-{d[8:12]}-4{d[13:16]}-{_VARIANT[d[16]]}{d[17:20]}-{d[20:]}")
+    return ids
 
 
 def new_event_id() -> str:
-    """A random (version 4) UUID string: what ``str(uuid.uuid4())`` gives, cheaper."""
-    digits = os.urandom(16).hex()
-    variant = "89ab"[int(digits[16], 16) & 3]
-    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:32]}"
+    """One ``new_event_ids`` id."""
+    return new_event_ids(1)[0]
 
 
 def to_plain(api_name: str, event_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,10 +78,10 @@ def encode_event(
     for name, value in plain.items():
         kind = type(value)
         if kind is str:
-            fields[PARAMETER_PREFIX + name] = _quote_ascii(value)
+            fields[PARAMETER_PREFIX + name] = quote_ascii(value)
             continue
         if kind is bool or value is None:
-            fields[PARAMETER_PREFIX + name] = _LITERALS[value]
+            fields[PARAMETER_PREFIX + name] = LITERAL_JSON[value]
             continue
         try:
             fields[PARAMETER_PREFIX + name] = _dumps(value)

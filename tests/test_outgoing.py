@@ -14,7 +14,8 @@ import pytest
 
 from lightbus_sync import Api, Event, Parameter
 from lightbus_sync.errors import InvalidFireCall, InvalidParameterValue, SchemaMismatch
-from lightbus_sync.outgoing import OutgoingEvent, new_event_ids
+from lightbus_sync.outgoing import OutgoingEvent
+from lightbus_sync.wire import new_event_ids
 from lightbus_sync.wire import entry_size
 
 EVENT_ID = "0b6a3c1e-8d6f-4c1b-9f59-8f1e0c3d2a10"
