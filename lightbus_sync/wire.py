@@ -17,7 +17,6 @@ from .errors import InvalidParameterValue, MalformedEntry
 from .keys import STREAM_PER_API, STREAM_PER_EVENT, stream_key  # noqa: F401 (their old home: kept importable)
 
 METADATA_FIELDS = ("id", "api_name", "event_name", "version")
-_METADATA_BYTES = frozenset(f.encode() for f in METADATA_FIELDS)
 PARAMETER_PREFIX = ":"
 #: Fields Lightbus's reader skips: an empty key, and ``native_id`` (it takes the entry id).
 _IGNORED_FIELDS = frozenset({"", "native_id"})
@@ -113,38 +112,28 @@ def is_noop(fields: Mapping[bytes, bytes]) -> bool:
     return len(fields) == 1 and fields.get(b"") == b""
 
 
-#: Field name (bytes) -> (kind, name) for the names seen so far: the few names of a
-#: bus's events, decoded once instead of once per entry.
+#: The kinds of field ``_field_name`` tells apart.
 _PARAMETER, _METADATA, _TRACE, _SKIPPED = range(4)
-_FIELD_NAMES: dict[bytes, tuple[int, str]] = {}
-_FIELD_NAMES_MAX = 10_000
 _scan_string = json.decoder.scanstring  # type: ignore[attr-defined]  # in CPython, not in typeshed
 _JSON_LITERALS = {"true": True, "false": False, "null": None}
 
 
 def _field_name(raw_key: bytes) -> tuple[int, str]:
-    """(kind, name) of a field. Raises MalformedEntry."""
-    try:
-        return _FIELD_NAMES[raw_key]
-    except KeyError:
-        pass
+    """(kind, name) of a field (asked once per field layout: see ``_shape``). Raises
+    MalformedEntry."""
     try:
         key = raw_key.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedEntry(f"field {raw_key!r} is not valid UTF-8") from None
     if key.startswith(PARAMETER_PREFIX):
-        known = (_PARAMETER, key[1:])
-    elif key in METADATA_FIELDS:
-        known = (_METADATA, key)
-    elif key in _IGNORED_FIELDS:
-        known = (_SKIPPED, key)  # as Lightbus's ByFieldMessageDeserializer does
-    elif key in TRACE_FIELDS:
-        known = (_TRACE, key)
-    else:
-        raise MalformedEntry(f"unknown metadata field {key!r} (a Lightbus consumer would stop on it too)")
-    if len(_FIELD_NAMES) < _FIELD_NAMES_MAX:
-        _FIELD_NAMES[raw_key] = known
-    return known
+        return _PARAMETER, key[1:]
+    if key in METADATA_FIELDS:
+        return _METADATA, key
+    if key in _IGNORED_FIELDS:
+        return _SKIPPED, key  # as Lightbus's ByFieldMessageDeserializer does
+    if key in TRACE_FIELDS:
+        return _TRACE, key
+    raise MalformedEntry(f"unknown metadata field {key!r} (a Lightbus consumer would stop on it too)")
 
 
 def decode_json(value: str) -> Any:
