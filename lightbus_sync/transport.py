@@ -96,7 +96,9 @@ class RedisTransport:
         self._extra_clients: list[redis.Redis] = []
         #: The connections ``_send_commands`` writes on (not on a Redis Cluster).
         self._writers = None if self.is_cluster else HeldConnections(self.client.connection_pool)
-        self._writers_lock = threading.Lock()  # creates the waiting clients' writers once
+        #: The waiting clients' writers (``_writers_of``), by client: made once each.
+        self._waiting_writers: dict[int, HeldConnections] = {}
+        self._writers_lock = threading.Lock()
 
     def close(self) -> None:
         for client in [self.client, *self._extra_clients]:
@@ -297,14 +299,14 @@ class RedisTransport:
         transport's single-Redis clients: its own, or a waiting one)."""
         if client is self.client:
             return cast(HeldConnections, self._writers)
-        key = f"_writers_{id(client)}"  # the clients live as long as the transport
-        writers = self.__dict__.get(key)
+        key = id(client)  # the clients live as long as the transport
+        writers = self._waiting_writers.get(key)
         if writers is None:
             with self._writers_lock:
-                writers = self.__dict__.get(key)
+                writers = self._waiting_writers.get(key)
                 if writers is None:
-                    writers = self.__dict__[key] = HeldConnections(client.connection_pool)
-        return cast(HeldConnections, writers)
+                    writers = self._waiting_writers[key] = HeldConnections(client.connection_pool)
+        return writers
 
     def _send_commands(self, commands: Sequence[Sequence[Any]],
                        writers: Optional[HeldConnections] = None) -> list[Any]:
