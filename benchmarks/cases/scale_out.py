@@ -77,15 +77,21 @@ def _variant(processes: int, supervised: bool = False):
             stop_processes(runners, client, AUTH_STREAM)
             client.delete(AUTH_STREAM)
             client.close()
-        return {
-            "rate": n / elapsed,
-            "redis_cpu_pct": 100 * redis_cpu / elapsed,
-            "runners_cpu_pct": 100 * runners_cpu / elapsed,
-            "cpu_us": runners_cpu / n * 1e6,
-            "machine_cpu_pct": machine,
-        }
+        return _drain_metrics(n, elapsed, redis_cpu, runners_cpu, machine)
 
     return run
+
+
+def _drain_metrics(n: int, elapsed: float, redis_cpu: float, consumers_cpu: float, machine: float) -> dict[str, float]:
+    """A drain's figures: ``n`` entries in ``elapsed`` seconds, the CPU seconds Redis and
+    the consumers used meanwhile, and the machine's busy percentage."""
+    return {
+        "rate": n / elapsed,
+        "redis_cpu_pct": 100 * redis_cpu / elapsed,
+        "runners_cpu_pct": 100 * consumers_cpu / elapsed,
+        "cpu_us": consumers_cpu / n * 1e6,
+        "machine_cpu_pct": machine,
+    }
 
 
 def _floor_process(port: int, group: str, consumer: str, start, done) -> None:
@@ -151,14 +157,7 @@ def _floor_variant(processes: int):
         handled = sum(h for h, _ in results)
         if handled != n:
             raise RuntimeError(f"the floor processes handled {handled} of {n}")
-        cpu = sum(c for _, c in results)
-        return {
-            "rate": n / elapsed,
-            "redis_cpu_pct": 100 * redis_cpu / elapsed,
-            "runners_cpu_pct": 100 * cpu / elapsed,
-            "cpu_us": cpu / n * 1e6,
-            "machine_cpu_pct": machine,
-        }
+        return _drain_metrics(n, elapsed, redis_cpu, sum(c for _, c in results), machine)
 
     return run
 
