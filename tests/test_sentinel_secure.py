@@ -196,19 +196,27 @@ def test_fire_and_run_through_tls_sentinels(tls_deployment, run_process, redis_u
     assert "3/3 up" in done.stdout and f"127.0.0.1:{deployment.primary_port()}" in done.stdout
 
 
-def test_a_wrong_ca_is_a_clear_configuration_error(tls_deployment, other_ca, run_process, redis_url):
-    deployment = _fresh(tls_deployment)
-    url = deployment.url_with(ssl_ca_certs=str(other_ca.ca_cert))
+def _refused_as_configuration(url: str, fire_error: str, run_process: Any, redis_url: str) -> str:
+    """fire() on ``url`` raises TransportError matching ``fire_error`` (not BusUnavailable:
+    refused at once, not retried until event_fire_timeout), and ``lightbus-sync run`` on
+    it exits 2 (configuration). Returns the run's output."""
     bus = _bus(url)
     try:
-        with pytest.raises(TransportError, match="TLS with the sentinels failed.*CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(TransportError, match=fire_error):
             bus.runner_test.job.fire(n=1)
-        # TransportError, not BusUnavailable: refused at once, not retried until event_fire_timeout
     finally:
         bus.close()
     runner = run_process("recording_bus", url, config=fast_config(), env={"TEST_REDIS_URL": redis_url})
     assert runner.wait(30) == 2, runner.output()
-    assert "TLS with the sentinels failed" in runner.output()
+    return runner.output()
+
+
+def test_a_wrong_ca_is_a_clear_configuration_error(tls_deployment, other_ca, run_process, redis_url):
+    deployment = _fresh(tls_deployment)
+    url = deployment.url_with(ssl_ca_certs=str(other_ca.ca_cert))
+    output = _refused_as_configuration(url, "TLS with the sentinels failed.*CERTIFICATE_VERIFY_FAILED", run_process,
+                                       redis_url)
+    assert "TLS with the sentinels failed" in output
     status = _cli("status", "--redis-url", url, "--api", "runner_test")
     assert status.returncode == 4, status.stderr
     assert "Redis unavailable" in status.stderr and "TLS with the sentinels failed" in status.stderr
@@ -229,16 +237,9 @@ def test_plain_connections_to_tls_sentinels_fail(tls_deployment):
 def test_mutual_tls_without_a_client_certificate_is_a_clear_configuration_error(tls_files, run_process, redis_url):
     with SentinelDeployment(tls=tls_files, tls_auth_clients=True) as deployment:
         url = deployment.url_with(ssl_certfile=None, ssl_keyfile=None)
-        bus = _bus(url)
-        try:
-            with pytest.raises(TransportError, match="TLS with the sentinels failed.*certificate required"):
-                bus.runner_test.job.fire(n=1)
-            # TransportError, not BusUnavailable: refused at once, not retried until event_fire_timeout
-        finally:
-            bus.close()
-        runner = run_process("recording_bus", url, config=fast_config(), env={"TEST_REDIS_URL": redis_url})
-        assert runner.wait(30) == 2, runner.output()
-        assert "certificate required" in runner.output()
+        output = _refused_as_configuration(url, "TLS with the sentinels failed.*certificate required", run_process,
+                                           redis_url)
+        assert "certificate required" in output
 
 
 # --- the test helpers' own checks ----------------------------------------------------------
