@@ -31,6 +31,14 @@ def connection(redis_server, redis_url):
     connection.disconnect()
 
 
+@pytest.fixture
+def pool(redis_server):
+    """A plain pool on the test Redis (what HeldConnections holds from), disconnected after."""
+    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+    yield pool
+    pool.disconnect()
+
+
 def test_packing_is_the_bytes_redis_py_sends(connection):
     commands = [("XADD", STREAM, "MAXLEN", "~", 100, "*", "id", "zoë", ":n", "1"), ("PING",)]
     assert b"".join(pack_commands(connection, commands)) == b"".join(connection.pack_commands(commands))
@@ -115,77 +123,61 @@ def _client_id(connection: Connection) -> int:
     return replies[0]
 
 
-def test_held_connections_are_reused_without_the_pool(redis_server, redis_url):
-    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+def test_held_connections_are_reused_without_the_pool(pool):
     held = HeldConnections(pool)
-    try:
-        first = held.take()
-        ident = _client_id(first)
-        held.give_back(first)
-        assert held.take() is first and _client_id(first) == ident
-        assert pool._created_connections == 1 and not pool._available_connections
-    finally:
-        pool.disconnect()
+    first = held.take()
+    ident = _client_id(first)
+    held.give_back(first)
+    assert held.take() is first and _client_id(first) == ident
+    assert pool._created_connections == 1 and not pool._available_connections
 
 
-def test_a_held_connection_closed_by_the_server_reconnects(redis_server, redis_url, redis_client):
-    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+def test_a_held_connection_closed_by_the_server_reconnects(pool, redis_client):
     held = HeldConnections(pool)
-    try:
-        connection = held.take()
-        ident = _client_id(connection)
-        held.give_back(connection)
-        redis_client.client_kill_filter(_id=ident)
-        again = held.take()
-        assert _client_id(again) != ident  # a new connection, and no error on the way
-    finally:
-        pool.disconnect()
+    connection = held.take()
+    ident = _client_id(connection)
+    held.give_back(connection)
+    redis_client.client_kill_filter(_id=ident)
+    again = held.take()
+    assert _client_id(again) != ident  # a new connection, and no error on the way
 
 
-def test_a_held_connection_with_data_nobody_read_is_not_reused_as_is(redis_server, redis_url):
-    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+def test_a_held_connection_with_data_nobody_read_is_not_reused_as_is(pool):
     held = HeldConnections(pool)
-    try:
-        connection = held.take()
-        ident = _client_id(connection)
-        connection.send_packed_command(pack_commands(connection, [("ECHO", "stray")]))  # reply never read
-        assert connection.can_read(timeout=5)  # the reply has arrived
-        held.give_back(connection)
-        again = held.take()
-        again.send_packed_command(pack_commands(again, [("ECHO", "mine")]))
-        assert read_replies(again, 1) == ([b"mine"], None)
-        assert _client_id(again) != ident
-    finally:
-        pool.disconnect()
+    connection = held.take()
+    ident = _client_id(connection)
+    connection.send_packed_command(pack_commands(connection, [("ECHO", "stray")]))  # reply never read
+    assert connection.can_read(timeout=5)  # the reply has arrived
+    held.give_back(connection)
+    again = held.take()
+    again.send_packed_command(pack_commands(again, [("ECHO", "mine")]))
+    assert read_replies(again, 1) == ([b"mine"], None)
+    assert _client_id(again) != ident
 
 
-def test_a_forked_child_never_takes_its_parents_held_connection(redis_server, redis_url):
-    pool = redis.ConnectionPool(host="127.0.0.1", port=redis_server.port)
+def test_a_forked_child_never_takes_its_parents_held_connection(pool):
     held = HeldConnections(pool)
-    try:
-        connection = held.take()
-        parent_id = _client_id(connection)
-        held.give_back(connection)
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(read_end)
-                child = held.take()
-                same = child is connection
-                del connection  # the child's copy of the parent's connection goes away...
-                gc.collect()  # ...without shutting down the parent's socket
-                os.write(write_end, f"{same} {_client_id(child)}".encode())
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        with os.fdopen(read_end) as pipe:
-            same, child_id = pipe.read().split()
-        os.waitpid(pid, 0)
-        assert same == "False" and int(child_id) != parent_id
-        assert held.take() is connection and _client_id(connection) == parent_id  # the parent's still works
-    finally:
-        pool.disconnect()
+    connection = held.take()
+    parent_id = _client_id(connection)
+    held.give_back(connection)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            child = held.take()
+            same = child is connection
+            del connection  # the child's copy of the parent's connection goes away...
+            gc.collect()  # ...without shutting down the parent's socket
+            os.write(write_end, f"{same} {_client_id(child)}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        same, child_id = pipe.read().split()
+    os.waitpid(pid, 0)
+    assert same == "False" and int(child_id) != parent_id
+    assert held.take() is connection and _client_id(connection) == parent_id  # the parent's still works
 
 
 def test_how_many_are_held_depends_on_the_pool(redis_server, redis_url):
